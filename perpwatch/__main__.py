@@ -1,0 +1,3 @@
+from perpwatch.cli import main
+
+main()

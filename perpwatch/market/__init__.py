@@ -1,0 +1,1 @@
+"""Market data: exchange adapters, the deterministic simulator and the exchange emulator."""

@@ -1,0 +1,166 @@
+"""The one settings class. Built once (``Settings()``) and passed down; never read at import time.
+
+Environment variable names of the deployment perpwatch replaces work unchanged
+(``REDIS_ENABLED``, ``REDIS_HOST``, ``HAMA_SCHEDULER_INTERVAL``...). A ``.env`` file in
+the working directory is read too.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated, Self
+
+from perpwatch.errors import ConfigError
+from perpwatch.market.types import TIMEFRAME_MS
+from perpwatch.symbols import normalize_symbol
+
+SUPPORTED_MARKETS = ("binanceusdm", "bybit", "okx", "sim")
+MaType = Literal["EMA", "SMA", "WMA"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # --- HTTP server --------------------------------------------------------------
+    host: str = Field("127.0.0.1", validation_alias="HOST")
+    port: int = Field(5000, ge=1, le=65535, validation_alias="PORT")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", validation_alias="LOG_LEVEL"
+    )
+
+    # --- Redis (names of the existing deployment) -----------------------------------
+    redis_enabled: bool = Field(True, validation_alias="REDIS_ENABLED")
+    redis_url: str | None = Field(None, validation_alias="REDIS_URL")
+    redis_host: str = Field("127.0.0.1", validation_alias="REDIS_HOST")
+    redis_port: int = Field(6379, ge=1, le=65535, validation_alias="REDIS_PORT")
+    redis_db: int = Field(0, ge=0, le=15, validation_alias="REDIS_DB")
+    redis_password: str | None = Field(None, validation_alias="REDIS_PASSWORD")
+    redis_socket_timeout_s: float = Field(
+        0.25, gt=0, le=30, validation_alias="REDIS_SOCKET_TIMEOUT"
+    )
+    redis_probe_interval_s: float = Field(
+        1.0, gt=0, le=300, validation_alias="REDIS_PROBE_INTERVAL"
+    )
+
+    # --- market ----------------------------------------------------------------
+    market: str = Field("binanceusdm", validation_alias="MARKET")
+    exchange_api_url: str | None = Field(None, validation_alias="EXCHANGE_API_URL")
+    exchange_timeout_s: float = Field(10.0, gt=0, le=120, validation_alias="EXCHANGE_TIMEOUT")
+    exchange_retries: int = Field(3, ge=0, le=10, validation_alias="EXCHANGE_RETRIES")
+    symbols: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias="SYMBOLS"
+    )
+    symbols_limit: int = Field(125, ge=1, le=5000, validation_alias="SYMBOLS_LIMIT")
+    sim_seed: int = Field(42, validation_alias="SIM_SEED")
+    sim_symbols: int = Field(160, ge=150, le=2000, validation_alias="SIM_SYMBOLS")
+
+    # --- HAMA analysis ---------------------------------------------------------
+    hama_timeframe: str = Field("15m", validation_alias="HAMA_TIMEFRAME")
+    hama_open_length: int = Field(45, ge=1, le=1000, validation_alias="HAMA_OPEN_LENGTH")
+    hama_open_type: MaType = Field("EMA", validation_alias="HAMA_OPEN_TYPE")
+    hama_high_length: int = Field(20, ge=1, le=1000, validation_alias="HAMA_HIGH_LENGTH")
+    hama_high_type: MaType = Field("EMA", validation_alias="HAMA_HIGH_TYPE")
+    hama_low_length: int = Field(20, ge=1, le=1000, validation_alias="HAMA_LOW_LENGTH")
+    hama_low_type: MaType = Field("EMA", validation_alias="HAMA_LOW_TYPE")
+    hama_close_length: int = Field(40, ge=1, le=1000, validation_alias="HAMA_CLOSE_LENGTH")
+    hama_close_type: MaType = Field("WMA", validation_alias="HAMA_CLOSE_TYPE")
+    hama_ma_length: int = Field(100, ge=1, le=1000, validation_alias="HAMA_MA_LENGTH")
+    hama_ma_type: MaType = Field("WMA", validation_alias="HAMA_MA_TYPE")
+    history_candles: int = Field(499, ge=150, le=1000, validation_alias="HISTORY_CANDLES")
+
+    # --- cache and scheduler (names of the existing deployment) -----------------
+    hama_cache_ttl: int = Field(300, ge=1, le=7 * 86400, validation_alias="HAMA_CACHE_TTL")
+    hama_scheduler_enabled: bool = Field(True, validation_alias="HAMA_SCHEDULER_ENABLED")
+    hama_scheduler_auto_start: bool = Field(True, validation_alias="HAMA_SCHEDULER_AUTO_START")
+    hama_scheduler_interval: float = Field(
+        5, gt=0, le=1440, validation_alias="HAMA_SCHEDULER_INTERVAL"
+    )
+    refresh_concurrency: int = Field(16, ge=1, le=256, validation_alias="REFRESH_CONCURRENCY")
+    memory_cache_max_entries: int = Field(
+        50_000, ge=100, le=10_000_000, validation_alias="MEMORY_CACHE_MAX_ENTRIES"
+    )
+
+    @field_validator("market")
+    @classmethod
+    def _known_market(cls, v: str) -> str:
+        v = v.strip().lower()
+        if v not in SUPPORTED_MARKETS:
+            raise ValueError(f"must be one of {', '.join(SUPPORTED_MARKETS)}")
+        return v
+
+    @field_validator("hama_timeframe")
+    @classmethod
+    def _known_timeframe(cls, v: str) -> str:
+        if v not in TIMEFRAME_MS:
+            raise ValueError(f"must be one of {', '.join(TIMEFRAME_MS)}")
+        return v
+
+    @field_validator("symbols", mode="before")
+    @classmethod
+    def _split_symbols(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [s for s in (p.strip() for p in v.split(",")) if s]
+        return v
+
+    @field_validator("symbols")
+    @classmethod
+    def _canonical_symbols(cls, v: list[str]) -> list[str]:
+        out: list[str] = []
+        for s in v:
+            c = normalize_symbol(s)
+            if c not in out:
+                out.append(c)
+        return out
+
+    @field_validator("exchange_api_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        v = v.strip().rstrip("/")
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v
+
+    @model_validator(mode="after")
+    def _history_covers_indicators(self) -> Self:
+        longest = max(
+            self.hama_open_length,
+            self.hama_high_length,
+            self.hama_low_length,
+            self.hama_close_length,
+            self.hama_ma_length,
+        )
+        if self.history_candles < longest + 50:
+            raise ValueError(
+                f"HISTORY_CANDLES ({self.history_candles}) must exceed the longest HAMA "
+                f"length ({longest}) by at least 50"
+            )
+        return self
+
+    @property
+    def redis_dsn(self) -> str:
+        if self.redis_url:
+            return self.redis_url
+        auth = f":{self.redis_password}@" if self.redis_password else ""
+        return f"redis://{auth}{self.redis_host}:{self.redis_port}/{self.redis_db}"
+
+    @property
+    def scheduler_interval_s(self) -> float:
+        return float(self.hama_scheduler_interval) * 60.0
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, raising :class:`ConfigError` with one clear line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as e:
+        first = e.errors()[0]
+        loc = first.get("loc") or ("settings",)
+        name = str(loc[0]).upper()
+        raise ConfigError(f"invalid setting {name}: {first.get('msg', 'invalid value')}") from None
