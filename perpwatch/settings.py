@@ -13,7 +13,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated, Self
 
-from perpwatch.errors import ConfigError
+from perpwatch.errors import ConfigError, InvalidInput
 from perpwatch.market.types import TIMEFRAME_MS
 from perpwatch.symbols import normalize_symbol
 
@@ -112,7 +112,10 @@ class Settings(BaseSettings):
     def _canonical_symbols(cls, v: list[str]) -> list[str]:
         out: list[str] = []
         for s in v:
-            c = normalize_symbol(s)
+            try:
+                c = normalize_symbol(s)
+            except InvalidInput as e:
+                raise ValueError(str(e)) from None
             if c not in out:
                 out.append(c)
         return out
