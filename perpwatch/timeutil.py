@@ -12,4 +12,4 @@ def iso_ms(epoch_ms: int) -> str:
 
 
 def iso_s(epoch_s: float) -> str:
-    return iso_ms(int(round(epoch_s * 1000)))
+    return iso_ms(round(epoch_s * 1000))

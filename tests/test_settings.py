@@ -7,8 +7,17 @@ from perpwatch.settings import load_settings
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
     monkeypatch.chdir(tmp_path)  # no stray .env
-    for name in ("REDIS_ENABLED", "REDIS_URL", "REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD",
-                 "SYMBOLS", "MARKET", "HAMA_SCHEDULER_INTERVAL", "HAMA_CACHE_TTL"):
+    for name in (
+        "REDIS_ENABLED",
+        "REDIS_URL",
+        "REDIS_HOST",
+        "REDIS_PORT",
+        "REDIS_PASSWORD",
+        "SYMBOLS",
+        "MARKET",
+        "HAMA_SCHEDULER_INTERVAL",
+        "HAMA_CACHE_TTL",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 

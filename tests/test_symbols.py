@@ -22,7 +22,20 @@ def test_accepted_spellings(raw: str, canonical: str) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["", " ", "B", "BTC USDT", "BTC*", "hama:analysis:*", "A" * 41, "BTC\nUSDT", "../etc", "ÄBC", 12, None],
+    [
+        "",
+        " ",
+        "B",
+        "BTC USDT",
+        "BTC*",
+        "hama:analysis:*",
+        "A" * 41,
+        "BTC\nUSDT",
+        "../etc",
+        "ÄBC",
+        12,
+        None,
+    ],
 )
 def test_rejected(raw: object) -> None:
     with pytest.raises(InvalidInput):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from perpwatch.market.types import Candles, Contract, FundingRate
+from perpwatch.market.types import Candles, Contract
 
 
 class MarketData(Protocol):
@@ -26,10 +26,6 @@ class MarketData(Protocol):
     ) -> Candles:
         """Up to ``limit`` candles from ``since_ms`` (or the most recent ``limit`` when
         ``since_ms`` is None), ascending; the last one may still be open."""
-        ...
-
-    async def fetch_funding_rates(self) -> list[FundingRate]:
-        """Funding state of every listed perpetual in one request where possible."""
         ...
 
     async def close(self) -> None: ...

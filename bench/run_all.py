@@ -1,0 +1,62 @@
+"""Run every benchmark and write the figures to docs/benchmarks.md.
+
+python bench/run_all.py        (or: make bench)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import analyze_latency, refresh_bench
+from bench.common import ROOT, machine
+
+
+def main() -> None:
+    refresh = refresh_bench.main([])
+    latency = analyze_latency.main([])
+    r, m = latency["redis"], latency["memory"]
+    ok_refresh = refresh["first_refresh_total_s"] < 3.0 and refresh["first_refresh_failed"] == 0
+    ok_latency = r["p50_ms"] < 2.0 and m["p50_ms"] < 2.0
+    text = f"""# Benchmarks
+
+Written by `make bench` (`bench/run_all.py`) on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC,
+{machine()}. Every figure below comes from that run; rerun it to check them.
+
+## Full refresh of {refresh["symbols"]} symbols, emulator at {refresh["latency_ms"]:.0f} ms latency
+
+`bench/refresh_bench.py`: the real ccxt `binanceusdm` client against `perpwatch emulator`
+(its own process, {refresh["latency_ms"]:.0f} ms added to every response), Redis cache,
+{refresh["concurrency"]} symbols at a time. Target: under 3 s. **{"met" if ok_refresh else "NOT met"}**.
+
+| run | time | ok | failed | request weight counted by the emulator |
+|---|---|---|---|---|
+| first (listing + full history of every symbol) | {refresh["first_refresh_total_s"]:.2f} s (listing {refresh["listing_s"]:.2f} s) | {refresh["first_refresh_ok"]} | {refresh["first_refresh_failed"]} | {refresh["first_refresh_weight"]} |
+| second (incremental candles only) | {refresh["second_refresh_s"]:.2f} s | {refresh["second_refresh_ok"]} | {refresh["second_refresh_failed"]} | {refresh["second_refresh_weight"]} |
+
+Kline `limit` values asked for in the second run: {refresh["second_refresh_klines_limits"]}
+(Binance weight 1 below 100; the first load asks 499, weight 2).
+
+## Cache-hit latency of `POST /api/gainer-analysis/analyze-symbol`
+
+`bench/analyze_latency.py`: `perpwatch serve` (simulated market) in its own process,
+{r["requests"]} sequential requests over one keep-alive connection after the first refresh,
+round-robin over {r["symbols"]} symbols, timed at the client (so the figures include the
+client's own HTTP work). Target: p50 under 2 ms. **{"met" if ok_latency else "NOT met"}**.
+
+| cache | p50 | p90 | p99 | max | responses that were not cache hits |
+|---|---|---|---|---|---|
+| Redis | {r["p50_ms"]:.3f} ms | {r["p90_ms"]:.3f} ms | {r["p99_ms"]:.3f} ms | {r["max_ms"]:.1f} ms | {r["not_cache_hits"]} |
+| memory | {m["p50_ms"]:.3f} ms | {m["p90_ms"]:.3f} ms | {m["p99_ms"]:.3f} ms | {m["max_ms"]:.1f} ms | {m["not_cache_hits"]} |
+"""
+    out = ROOT / "docs" / "benchmarks.md"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(text)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Signals from indicators: the HAMA analysis of one symbol, its confidence, the service."""

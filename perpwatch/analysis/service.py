@@ -1,0 +1,135 @@
+"""The analysis service: cache first, compute on a miss, one computation per symbol at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from perpwatch.analysis.hama_signal import AnalysisInput, analyze
+from perpwatch.cache.base import CacheSource
+from perpwatch.cache.failover import FailoverCache
+from perpwatch.constants import HAMA_ANALYSIS_PREFIX, hama_analysis_key
+from perpwatch.errors import UnknownSymbol
+from perpwatch.indicators.hama import HamaParams
+from perpwatch.market.candle_store import CandleStore
+
+logger = logging.getLogger(__name__)
+
+MAX_REMEMBERED_ERRORS = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """An analysis document and where it came from."""
+
+    document: dict[str, Any]
+    cached: bool
+    source: CacheSource | None  # None: computed for this request
+    age_s: float
+
+
+class AnalysisService:
+    def __init__(
+        self,
+        *,
+        exchange: str,
+        candles: CandleStore,
+        cache: FailoverCache,
+        params: HamaParams,
+        ttl_s: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._exchange = exchange
+        self._candles = candles
+        self._cache = cache
+        self._params = params
+        self._clock = clock
+        self.ttl_s = ttl_s
+        self._inflight: dict[str, asyncio.Task[dict[str, Any]]] = {}
+        self.hits = 0
+        self.misses = 0
+        self.computations = 0
+        self.failures = 0
+        self.last_errors: dict[str, str] = {}
+
+    @property
+    def hit_rate(self) -> float | None:
+        total = self.hits + self.misses
+        return None if total == 0 else self.hits / total
+
+    async def get(self, symbol: str, *, force_refresh: bool = False) -> Served:
+        """Serve ``symbol``'s analysis: from the cache, or computed now on a miss / force."""
+        if not force_refresh:
+            hit = await self._cache.get(hama_analysis_key(symbol))
+            if hit is not None:
+                doc: dict[str, Any] = json.loads(hit.value)
+                self.hits += 1
+                return Served(doc, True, hit.source, self._age(doc))
+            self.misses += 1
+        doc = await self.refresh(symbol)
+        return Served(doc, False, None, self._age(doc))
+
+    async def cached(self, symbols: list[str]) -> list[dict[str, Any] | None]:
+        """The cached documents of many symbols at once (missing ones are None)."""
+        hits = await self._cache.mget([hama_analysis_key(s) for s in symbols])
+        return [None if h is None else json.loads(h.value) for h in hits]
+
+    async def cached_symbols(self) -> list[str]:
+        keys = await self._cache.scan_keys(HAMA_ANALYSIS_PREFIX)
+        return sorted(k[len(HAMA_ANALYSIS_PREFIX) :] for k in keys)
+
+    async def refresh(self, symbol: str) -> dict[str, Any]:
+        """Compute ``symbol`` now and write it to the cache; concurrent calls share one run."""
+        task = self._inflight.get(symbol)
+        if task is None:
+            task = asyncio.create_task(self._compute(symbol), name=f"analyze:{symbol}")
+            self._inflight[symbol] = task
+            task.add_done_callback(lambda _t: self._inflight.pop(symbol, None))
+        # shield: a caller that goes away must not cancel a computation others wait on
+        return await asyncio.shield(task)
+
+    async def _compute(self, symbol: str) -> dict[str, Any]:
+        try:
+            snap = await self._candles.snapshot(symbol)
+            doc = analyze(
+                AnalysisInput(
+                    symbol=symbol,
+                    exchange=self._exchange,
+                    timeframe=self._candles.timeframe,
+                    closed=snap.closed,
+                    live_price=snap.live_price,
+                    price_time_ms=snap.fetched_at_ms,
+                    computed_at_ms=int(self._clock() * 1000),
+                ),
+                self._params,
+            )
+        except UnknownSymbol:
+            self._candles.forget(symbol)
+            raise
+        except Exception as e:
+            self.failures += 1
+            if len(self.last_errors) >= MAX_REMEMBERED_ERRORS:
+                self.last_errors.pop(next(iter(self.last_errors)))
+            self.last_errors[symbol] = f"{type(e).__name__}: {e}"
+            raise
+        self.computations += 1
+        self.last_errors.pop(symbol, None)
+        payload = doc.model_dump(mode="json")
+        await self._cache.set(
+            hama_analysis_key(symbol), json.dumps(payload, separators=(",", ":")), ttl_s=self.ttl_s
+        )
+        return payload
+
+    def now(self) -> float:
+        return self._clock()
+
+    def _age(self, doc: dict[str, Any]) -> float:
+        ts = doc.get("timestamp_ms")
+        if not isinstance(ts, int):
+            return 0.0
+        return round(max(0.0, self._clock() - ts / 1000.0), 3)

@@ -1,0 +1,44 @@
+"""The response envelope existing clients expect.
+
+Success ``{"code": 1, "msg": "success", "data": ...}``; error
+``{"code": 0, "msg": "<clear message>", "data": null}`` with a proper HTTP status.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+T = TypeVar("T")
+
+
+class Envelope(BaseModel, Generic[T]):
+    code: int
+    msg: str
+    data: T | None
+
+
+class ErrorEnvelope(BaseModel):
+    code: int = 0
+    msg: str
+    data: None = None
+
+
+def ok(data: Any, msg: str = "success", status_code: int = 200) -> JSONResponse:
+    return JSONResponse({"code": 1, "msg": msg, "data": data}, status_code=status_code)
+
+
+def error(status_code: int, msg: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        {"code": 0, "msg": msg, "data": None}, status_code=status_code, headers=headers
+    )
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorEnvelope, "description": "Bad input"},
+    404: {"model": ErrorEnvelope, "description": "Unknown symbol"},
+    422: {"model": ErrorEnvelope, "description": "Invalid body"},
+    503: {"model": ErrorEnvelope, "description": "Data not available yet"},
+}

@@ -1,0 +1,104 @@
+"""Per-symbol candle history, loaded once and then extended incrementally.
+
+The first load of a symbol fetches ``history`` candles in one request (499 by default:
+Binance's cheapest weight tier that still gives enough history, weight 2). After that,
+a refresh asks only for the candles since the last one it holds (``limit`` under 100,
+weight 1) and appends them. A gap too long for one small request triggers a full
+reload rather than a hole in the history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from perpwatch.errors import TemporaryExchangeError
+from perpwatch.market.base import MarketData
+from perpwatch.market.types import Candles, timeframe_ms
+
+logger = logging.getLogger(__name__)
+
+INCREMENTAL_MAX_LIMIT = 99  # Binance klines weight 1 below 100
+
+
+@dataclass(frozen=True, slots=True)
+class CandleSnapshot:
+    """Closed candles for analysis plus the live price seen in the same fetch."""
+
+    closed: Candles
+    live_price: float
+    fetched_at_ms: int
+
+
+class CandleStore:
+    def __init__(
+        self,
+        market: MarketData,
+        *,
+        timeframe: str,
+        history: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._market = market
+        self._timeframe = timeframe
+        self._tf_ms = timeframe_ms(timeframe)
+        self._history = history
+        self._clock = clock
+        self._candles: dict[str, Candles] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.full_loads = 0
+        self.incremental_loads = 0
+
+    @property
+    def timeframe(self) -> str:
+        return self._timeframe
+
+    def forget(self, symbol: str) -> None:
+        self._candles.pop(symbol, None)
+        self._locks.pop(symbol, None)
+
+    def retain_only(self, symbols: set[str]) -> None:
+        """Drop history of symbols no longer watched (bounded memory)."""
+        for s in list(self._candles):
+            if s not in symbols:
+                self.forget(s)
+
+    def held(self, symbol: str) -> int:
+        c = self._candles.get(symbol)
+        return 0 if c is None else len(c)
+
+    async def snapshot(self, symbol: str) -> CandleSnapshot:
+        lock = self._locks.setdefault(symbol, asyncio.Lock())
+        async with lock:
+            now_ms = int(self._clock() * 1000)
+            candles = await self._updated(symbol, now_ms)
+            self._candles[symbol] = candles
+        if len(candles) == 0:
+            raise TemporaryExchangeError(f"exchange returned no candles for {symbol}")
+        closed = candles.closed_before(now_ms)
+        return CandleSnapshot(
+            closed=closed, live_price=float(candles.close[-1]), fetched_at_ms=now_ms
+        )
+
+    async def _updated(self, symbol: str, now_ms: int) -> Candles:
+        held = self._candles.get(symbol)
+        if held is not None and len(held) > 0:
+            last_open = int(held.open_time[-1])
+            missing = (now_ms - last_open) // self._tf_ms + 1  # incl. the still-open candle
+            if missing <= INCREMENTAL_MAX_LIMIT:
+                newer = await self._market.fetch_candles(
+                    symbol, timeframe=self._timeframe, since_ms=last_open, limit=int(missing)
+                )
+                merged = held.merge(newer, keep_last=self._history)
+                if merged.is_contiguous():
+                    self.incremental_loads += 1
+                    return merged
+                logger.warning("%s: candle history has a gap; reloading it in full", symbol)
+        fresh = await self._market.fetch_candles(
+            symbol, timeframe=self._timeframe, since_ms=None, limit=self._history
+        )
+        self.full_loads += 1
+        return fresh

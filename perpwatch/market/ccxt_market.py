@@ -1,0 +1,237 @@
+"""Live exchanges through ``ccxt.async_support``: the adapter at the exchange edge.
+
+One client per exchange for the process; markets loaded once and refreshed rarely;
+every ccxt error converted into perpwatch's own types here and nowhere else.
+
+Rate limits: ccxt's own limiter in its rolling-window mode (a one-minute window of
+request weight, as Binance counts it; ccxt budgets half of Binance's published 2400/min),
+plus :class:`~perpwatch.market.retry.ExchangeGate`, which stops all of this exchange's
+traffic for the ``Retry-After`` of a 429/418 answer and resumes by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import ccxt
+import ccxt.async_support as ccxt_async
+
+from perpwatch.errors import (
+    ExchangeError,
+    PermanentExchangeError,
+    RateLimited,
+    TemporaryExchangeError,
+    UnknownSymbol,
+)
+from perpwatch.market.retry import ExchangeGate, call_with_retries
+from perpwatch.market.types import Candles, Contract, timeframe_ms
+from perpwatch.symbols import canonical_from_parts
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MARKETS_MAX_AGE_S = 6 * 3600.0
+_HOST = re.compile(r"^https?://[^/]+")
+
+
+def rewrite_api_urls(urls: Any, base_url: str) -> Any:
+    """Replace the scheme and host of every REST URL, keeping the paths."""
+    if isinstance(urls, str):
+        return _HOST.sub(base_url.rstrip("/"), urls)
+    if isinstance(urls, dict):
+        return {k: rewrite_api_urls(v, base_url) for k, v in urls.items()}
+    return urls
+
+
+def _parse_retry_after(headers: dict[str, str]) -> float | None:
+    for name, value in headers.items():
+        if name.lower() == "retry-after":
+            try:
+                return max(0.0, float(value))
+            except ValueError:
+                return None
+    return None
+
+
+def _client_class(exchange_id: str) -> type[Any]:
+    base = getattr(ccxt_async, exchange_id, None)
+    if base is None:
+        raise PermanentExchangeError(f"ccxt has no exchange {exchange_id!r}")
+
+    def on_rest_response(
+        self: Any,
+        code: int,
+        reason: str,
+        url: str,
+        method: str,
+        headers: dict[str, str],
+        body: str,
+        request_headers: Any,
+        request_body: Any,
+    ) -> str:
+        if code in (429, 418):
+            retry_after = _parse_retry_after(headers)
+            raise RateLimited(
+                f"{exchange_id} answered HTTP {code} for {method} {url.split('?')[0]}",
+                retry_after_s=retry_after,
+            )
+        result: str = base.on_rest_response(
+            self, code, reason, url, method, headers, body, request_headers, request_body
+        )
+        return result
+
+    return type(f"Perpwatch_{exchange_id}", (base,), {"on_rest_response": on_rest_response})
+
+
+def convert_ccxt_error(e: Exception, what: str) -> ExchangeError:
+    """Map a ccxt exception to perpwatch's hierarchy (order matters: subclasses first)."""
+    if isinstance(e, ccxt.DDoSProtection):  # includes RateLimitExceeded
+        return RateLimited(f"{what}: rate limited ({e})")
+    if isinstance(e, ccxt.BadSymbol):
+        return PermanentExchangeError(f"{what}: bad symbol ({e})")
+    if isinstance(e, ccxt.NetworkError | ccxt.OperationFailed):
+        # NetworkError covers timeouts and ExchangeNotAvailable/OnMaintenance; a Binance
+        # 503 (-1001) comes back as OperationFailed, which is temporary too.
+        return TemporaryExchangeError(f"{what}: {type(e).__name__}: {e}")
+    return PermanentExchangeError(f"{what}: {type(e).__name__}: {e}")
+
+
+class CcxtMarket:
+    """:class:`~perpwatch.market.base.MarketData` for a live ccxt exchange."""
+
+    def __init__(
+        self,
+        exchange_id: str,
+        *,
+        api_url: str | None = None,
+        timeout_s: float = 10.0,
+        retries: int = 3,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._id = exchange_id
+        self._clock = clock
+        self._retries = retries
+        self.gate = ExchangeGate()
+        config: dict[str, Any] = {
+            "enableRateLimit": True,
+            "rateLimiterAlgorithm": "rollingWindow",
+            "rollingWindowSize": 60_000,
+            "timeout": int(timeout_s * 1000),
+            "options": {"defaultType": "swap"},
+        }
+        self._client: Any = _client_class(exchange_id)(config)
+        if api_url:
+            self._client.urls["api"] = rewrite_api_urls(self._client.urls["api"], api_url)
+        self._markets_loaded_at: float | None = None
+        self._markets_lock = asyncio.Lock()
+        self._contracts: dict[str, Contract] = {}
+
+    @property
+    def name(self) -> str:
+        return self._id
+
+    @property
+    def client(self) -> Any:
+        """The underlying ccxt client (for adapters built on this one)."""
+        return self._client
+
+    async def _request(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        async def converted() -> T:
+            try:
+                return await call()
+            except ExchangeError:
+                raise
+            except ccxt.BaseError as e:
+                raise convert_ccxt_error(e, what) from e
+
+        return await call_with_retries(what, converted, retries=self._retries, gate=self.gate)
+
+    async def _ensure_markets(self) -> None:
+        now = self._clock()
+        loaded = self._markets_loaded_at
+        if loaded is not None and now - loaded < MARKETS_MAX_AGE_S:
+            return
+        async with self._markets_lock:
+            if (
+                self._markets_loaded_at is not None
+                and now - self._markets_loaded_at < MARKETS_MAX_AGE_S
+            ):
+                return
+            reload = self._markets_loaded_at is not None
+            await self._request(
+                f"{self._id} load_markets", lambda: self._client.load_markets(reload)
+            )
+            self._contracts = self._usdt_perpetuals(self._client.markets)
+            self._markets_loaded_at = self._clock()
+            logger.info("%s: %d USDT perpetuals listed", self._id, len(self._contracts))
+
+    def _usdt_perpetuals(self, markets: dict[str, Any]) -> dict[str, Contract]:
+        out: dict[str, Contract] = {}
+        for m in markets.values():
+            if not (m.get("swap") and m.get("linear") and m.get("active") is not False):
+                continue
+            if m.get("settle") != "USDT" or m.get("quote") != "USDT":
+                continue
+            info = m.get("info") or {}
+            status = info.get("status")
+            if status is not None and status not in ("TRADING", "Trading", "live"):
+                continue
+            if info.get("contractType") not in (None, "PERPETUAL", "LinearPerpetual"):
+                continue
+            symbol = canonical_from_parts(m["base"], m["quote"])
+            out[symbol] = Contract(
+                symbol=symbol,
+                exchange=self._id,
+                ccxt_symbol=m["symbol"],
+                base=m["base"],
+                quote=m["quote"],
+                quote_volume_24h=0.0,
+            )
+        return out
+
+    async def contract(self, symbol: str) -> Contract:
+        await self._ensure_markets()
+        try:
+            return self._contracts[symbol]
+        except KeyError:
+            raise UnknownSymbol(symbol) from None
+
+    async def list_perpetuals(self) -> list[Contract]:
+        await self._ensure_markets()
+        tickers: dict[str, Any] = await self._request(
+            f"{self._id} tickers", lambda: self._client.fetch_tickers()
+        )
+        ranked: list[Contract] = []
+        for c in self._contracts.values():
+            t = tickers.get(c.ccxt_symbol) or {}
+            qv = t.get("quoteVolume")
+            volume = float(qv) if isinstance(qv, int | float) else 0.0
+            ranked.append(Contract(c.symbol, c.exchange, c.ccxt_symbol, c.base, c.quote, volume))
+        ranked.sort(key=lambda c: (-c.quote_volume_24h, c.symbol))
+        return ranked
+
+    async def fetch_candles(
+        self, symbol: str, *, timeframe: str, since_ms: int | None, limit: int
+    ) -> Candles:
+        contract = await self.contract(symbol)
+        tf_ms = timeframe_ms(timeframe)
+        rows: list[list[float]] = await self._request(
+            f"{self._id} klines {symbol}",
+            lambda: self._client.fetch_ohlcv(
+                contract.ccxt_symbol, timeframe, since=since_ms, limit=limit
+            ),
+        )
+        rows = [r for r in rows if r and all(v is not None for v in r[:6])]
+        return Candles.from_rows(rows, tf_ms)
+
+    async def close(self) -> None:
+        try:
+            await self._client.close()
+        except Exception:  # closing must never fail shutdown
+            logger.debug("closing %s client failed", self._id, exc_info=True)

@@ -1,0 +1,43 @@
+"""Stop the Redis server under a running app: it keeps answering from memory, then goes
+back to Redis by itself when the server returns."""
+
+from __future__ import annotations
+
+import time
+
+from tests.api.conftest import API, AppFactory
+from tests.support.redis_server import RedisServer
+
+
+def _cache_type(client: object) -> str:
+    return client.get(f"{API}/cache-stats").json()["data"]["cache_type"]  # type: ignore[attr-defined, no-any-return]
+
+
+def test_redis_down_then_back(app_client: AppFactory, fresh_redis_server: RedisServer) -> None:
+    with app_client(REDIS_URL=fresh_redis_server.url, REDIS_PROBE_INTERVAL=0.2) as client:
+        client.post(f"{API}/analyze-symbol", json={"symbol": "BTCUSDT"})
+        hit = client.post(f"{API}/analyze-symbol", json={"symbol": "BTCUSDT"}).json()
+        assert hit["msg"] == "success (cached from redis)"
+
+        fresh_redis_server.stop()
+        t0 = time.monotonic()
+        during = client.post(f"{API}/analyze-symbol", json={"symbol": "BTCUSDT"})
+        assert during.status_code == 200
+        assert during.json()["msg"] == "success (cached from memory)"
+        assert time.monotonic() - t0 < 2.0
+        # a symbol never seen before is computed and cached in memory meanwhile
+        eth = client.post(f"{API}/analyze-symbol", json={"symbol": "ETHUSDT"})
+        assert eth.status_code == 200
+        stats = client.get(f"{API}/cache-stats").json()["data"]
+        assert stats["cache_type"] == "memory" and stats["redis_errors"] >= 1
+        health = client.get("/health").json()["data"]
+        assert health["redis"]["state"] == "down" and health["status"] == "degraded"
+
+        fresh_redis_server.start()
+        deadline = time.monotonic() + 5
+        while _cache_type(client) != "redis":
+            assert time.monotonic() < deadline, "did not return to Redis within 5 s"
+            time.sleep(0.1)
+        back = client.post(f"{API}/analyze-symbol", json={"symbol": "ETHUSDT"}).json()
+        # written during the outage, written back to Redis on recovery
+        assert back["msg"] == "success (cached from redis)"
