@@ -72,7 +72,9 @@ class Candles:
         return cls(np.empty(0, dtype=np.int64), f, f, f, f, f, timeframe_ms)
 
     @classmethod
-    def from_rows(cls, rows: list[list[float]] | list[tuple[float, ...]], timeframe_ms: int) -> Candles:
+    def from_rows(
+        cls, rows: list[list[float]] | list[tuple[float, ...]], timeframe_ms: int
+    ) -> Candles:
         """Build from ccxt-style rows ``[ts, open, high, low, close, volume]``."""
         if not rows:
             return cls.empty(timeframe_ms)
