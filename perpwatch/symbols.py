@@ -24,11 +24,10 @@ def normalize_symbol(raw: object) -> str:
     if not text:
         raise InvalidInput("symbol must not be empty")
     if len(text) > MAX_SYMBOL_LENGTH or not _INPUT.match(text):
-        raise InvalidInput(
-            "symbol must be 2-40 characters of A-Z, 0-9 and the separators / : - _"
-        )
+        raise InvalidInput("symbol must be 2-40 characters of A-Z, 0-9 and the separators / : - _")
     text = text.upper()
-    if ":" in text:  # ccxt unified swap symbol BTC/USDT:USDT -> settle currency is not part of the name
+    # ccxt unified swap symbol BTC/USDT:USDT: the settle currency is not part of the name
+    if ":" in text:
         text = text.split(":", 1)[0]
     if text.endswith("-SWAP"):  # OKX instrument id BTC-USDT-SWAP
         text = text[: -len("-SWAP")]
