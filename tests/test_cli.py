@@ -1,0 +1,47 @@
+"""The console script, run as a user would (a real subprocess, simulated market)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+ENV = {**os.environ, "MARKET": "sim", "REDIS_ENABLED": "false", "SYMBOLS_LIMIT": "6"}
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "perpwatch", *args],
+        env=env or ENV,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+
+
+def test_analyze_json() -> None:
+    r = run("analyze", "btcusdt", "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["symbol"] == "BTCUSDT"
+    assert doc["hama_analysis"]["recommendation"] in {"BUY", "SELL", "HOLD"}
+
+
+def test_analyze_table_and_refresh_summary() -> None:
+    table = run("analyze", "ETHUSDT")
+    assert table.returncode == 0, table.stderr
+    assert "recommendation" in table.stdout and "ETHUSDT" in table.stdout
+    refresh = run("refresh")
+    assert refresh.returncode == 0, refresh.stderr
+    assert "refresh summary" in refresh.stdout
+
+
+def test_bad_input_and_bad_settings_are_one_clear_line() -> None:
+    r = run("analyze", "NOSUCHUSDT")
+    assert r.returncode == 1 and "unknown symbol" in r.stderr and "Traceback" not in r.stderr
+    bad = run("analyze", "BTCUSDT", env={**ENV, "HAMA_CACHE_TTL": "-1"})
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == [bad.stderr.strip()]
+    assert "HAMA_CACHE_TTL" in bad.stderr and "Traceback" not in bad.stderr
