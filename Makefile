@@ -5,16 +5,16 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 VENV := .venv
 RUN := $(VENV)/bin
 
-.PHONY: install install-dev serve emulator test lint typecheck pytest bench clean
+.PHONY: uv-bootstrap install install-dev serve emulator test lint typecheck pytest bench clean
 
-$(VENV)/.uv-bootstrap:
-	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
-	@mkdir -p $(VENV) && touch $@
+uv-bootstrap:
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 \
+		|| $(PYTHON) -m pip install --quiet uv
 
-install: $(VENV)/.uv-bootstrap
-	$(UV) sync --locked --no-dev
+install: uv-bootstrap
+	$(UV) sync --locked --inexact
 
-install-dev: $(VENV)/.uv-bootstrap
+install-dev: uv-bootstrap
 	$(UV) sync --locked --extra dev
 
 # Quick start: simulated market, in-process memory cache, scheduler on, http://127.0.0.1:5000
