@@ -7,11 +7,10 @@ the working directory is read too.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated, Self
 
 from perpwatch.errors import ConfigError, InvalidInput
 from perpwatch.market.types import TIMEFRAME_MS
