@@ -84,6 +84,21 @@ class Settings(BaseSettings):
         50_000, ge=100, le=10_000_000, validation_alias="MEMORY_CACHE_MAX_ENTRIES"
     )
 
+    # --- async tasks ---
+    task_backend: Literal["inprocess", "saq"] = Field("inprocess", validation_alias="TASK_BACKEND")
+    task_max_workers: int = Field(4, ge=1, le=256, validation_alias="TASK_MAX_WORKERS")
+    task_result_ttl: float = Field(3600, ge=1, le=7 * 86400, validation_alias="TASK_RESULT_TTL")
+    task_timeout: float = Field(300, ge=1, le=86400, validation_alias="TASK_TIMEOUT")
+    task_local_worker: bool = Field(True, validation_alias="TASK_LOCAL_WORKER")
+    task_shutdown_grace: float = Field(10, ge=0, le=3600, validation_alias="TASK_SHUTDOWN_GRACE")
+
+    @field_validator("task_backend", mode="before")
+    @classmethod
+    def _task_backend_lower(cls, v: object) -> object:
+        return v.strip().lower() if isinstance(v, str) else v
+
+    # --- end async tasks ---
+
     @field_validator("market")
     @classmethod
     def _known_market(cls, v: str) -> str:

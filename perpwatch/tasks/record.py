@@ -1,0 +1,128 @@
+"""What the in-process manager keeps: one mutable record per task, in a bounded store."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from perpwatch.tasks.errors import TaskQueueFull
+from perpwatch.tasks.models import TaskBackend, TaskInfo, TaskStatus
+
+
+@dataclass(slots=True)
+class TaskRecord:
+    id: str
+    operation: str
+    params: dict[str, Any]
+    submitted_at: float
+    timeout_s: float
+    dedup_key: str | None
+    backend: TaskBackend
+    status: TaskStatus = "queued"
+    started_at: float | None = None
+    finished_at: float | None = None
+    result: Any = None
+    error_type: str | None = None
+    error: str | None = None
+    cancel_requested: bool = False
+
+    def info(self) -> TaskInfo:
+        duration = None
+        if self.started_at is not None and self.finished_at is not None:
+            duration = max(0.0, self.finished_at - self.started_at)
+        return TaskInfo(
+            id=self.id,
+            operation=self.operation,
+            params=self.params,
+            status=self.status,
+            submitted_at=self.submitted_at,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            duration_s=duration,
+            result=self.result,
+            error_type=self.error_type,
+            error=self.error,
+            dedup_key=self.dedup_key,
+            backend=self.backend,
+            timeout_s=self.timeout_s,
+        )
+
+
+class TaskStore:
+    """The records of one in-process manager, bounded in time and number.
+
+    Keeps submission order (for ``list``), finish order (expiry and eviction go oldest
+    finished first) and the dedup key -> id index of unfinished tasks. Expired records
+    are dropped whenever the store is read or added to.
+    """
+
+    def __init__(self, *, ttl_s: float, max_records: int, clock: Callable[[], float]) -> None:
+        self._ttl_s = ttl_s
+        self._max_records = max_records
+        self._clock = clock
+        self._records: dict[str, TaskRecord] = {}  # submission order
+        self._finished: OrderedDict[str, None] = OrderedDict()  # finish order
+        self._active_dedup: dict[str, str] = {}
+        self.evicted = 0
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __contains__(self, task_id: object) -> bool:
+        return task_id in self._records
+
+    def get(self, task_id: str) -> TaskRecord | None:
+        self.purge()
+        return self._records.get(task_id)
+
+    def active_for(self, dedup_key: str) -> TaskRecord | None:
+        task_id = self._active_dedup.get(dedup_key)
+        return self._records.get(task_id) if task_id is not None else None
+
+    def newest_first(self) -> Iterator[TaskRecord]:
+        self.purge()
+        return reversed(self._records.values())
+
+    def unfinished(self) -> list[TaskRecord]:
+        return [r for r in self._records.values() if r.finished_at is None]
+
+    def add(self, rec: TaskRecord) -> None:
+        """Store ``rec``; :class:`TaskQueueFull` if only unfinished records could make room."""
+        self.purge()
+        while len(self._records) >= self._max_records and self._finished:
+            task_id, _ = self._finished.popitem(last=False)
+            if self._records.pop(task_id, None) is not None:
+                self.evicted += 1
+        if len(self._records) >= self._max_records:
+            raise TaskQueueFull(f"too many unfinished tasks ({len(self._records)}); try later")
+        self._records[rec.id] = rec
+        if rec.dedup_key is not None:
+            self._active_dedup[rec.dedup_key] = rec.id
+
+    def finish(self, rec: TaskRecord, status: TaskStatus, **fields: Any) -> bool:
+        """Record the outcome (once); ``fields``: result, error_type, error."""
+        if rec.finished_at is not None:
+            return False
+        rec.status = status
+        rec.finished_at = self._clock()
+        rec.result = fields.get("result")
+        rec.error_type = fields.get("error_type")
+        rec.error = fields.get("error")
+        if rec.dedup_key is not None and self._active_dedup.get(rec.dedup_key) == rec.id:
+            del self._active_dedup[rec.dedup_key]
+        self._finished[rec.id] = None
+        return True
+
+    def purge(self) -> None:
+        """Drop finished records whose TTL is over."""
+        now = self._clock()
+        while self._finished:
+            task_id = next(iter(self._finished))
+            rec = self._records.get(task_id)
+            if rec is not None and rec.finished_at is not None:
+                if rec.finished_at + self._ttl_s > now:
+                    break
+                del self._records[task_id]
+            del self._finished[task_id]
