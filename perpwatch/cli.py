@@ -7,10 +7,14 @@ import asyncio
 import json
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from perpwatch.errors import ConfigError, PerpwatchError
 from perpwatch.logging import configure_logging
 from perpwatch.settings import SUPPORTED_MARKETS, Settings, load_settings
+
+if TYPE_CHECKING:
+    from perpwatch.market.types import FundingRate
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -86,6 +90,56 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     return 0 if summary.failed == 0 else 1
 
 
+def cmd_funding(args: argparse.Namespace) -> int:
+    from perpwatch.cli_output import print_funding
+    from perpwatch.runtime import open_runtime
+
+    settings = _settings(args)
+    configure_logging("WARNING")
+
+    async def run() -> tuple[dict[str, Any], list[FundingRate]]:
+        async with open_runtime(settings, start_scheduler=False, with_tasks=False) as rt:
+            report = await rt.funding.refresh(fast_mode=args.fast, cache_only=args.cache_only)
+            return report, await rt.funding.rates()
+
+    report, rates = asyncio.run(run())
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_funding(report, rates, limit=args.limit)
+    return 0
+
+
+def cmd_trigger(args: argparse.Namespace) -> int:
+    from perpwatch.cli_output import trigger_task
+
+    settings = _settings(args)
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
+    url = args.url or f"http://{host}:{settings.port}"
+    return trigger_task(url, args.what, wait=args.wait, fast=args.fast, timeout_s=args.timeout)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from perpwatch.jobs import build_registry
+    from perpwatch.runtime import open_runtime
+    from perpwatch.tasks.worker import run_worker
+
+    settings = _settings(args)
+    configure_logging(settings.log_level)
+    if not settings.redis_enabled:
+        raise ConfigError("invalid setting REDIS_ENABLED: perpwatch worker needs Redis")
+    asyncio.run(
+        run_worker(
+            redis_url=settings.redis_dsn,
+            registry=build_registry(),
+            ctx_factory=lambda: open_runtime(settings, start_scheduler=False, with_tasks=False),
+            concurrency=args.concurrency or settings.task_max_workers,
+            shutdown_grace_s=settings.task_shutdown_grace,
+        )
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="perpwatch", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -118,6 +172,27 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("refresh", help="one full refresh of every watched symbol")
     market_flags(sp)
     sp.set_defaults(func=cmd_refresh)
+
+    sp = sub.add_parser("funding", help="print the current funding-rate table")
+    sp.add_argument("--cache-only", action="store_true", help="read the cache, call no exchange")
+    sp.add_argument("--fast", action="store_true", help="only the watched pool of symbols")
+    sp.add_argument("--limit", type=int, default=25, help="rows to print")
+    sp.add_argument("--json", action="store_true", help="print the whole report as JSON")
+    market_flags(sp)
+    sp.set_defaults(func=cmd_funding)
+
+    sp = sub.add_parser("trigger", help="submit a task to a running perpwatch over HTTP")
+    sp.add_argument("what", choices=("funding", "hama"))
+    sp.add_argument("--wait", action="store_true", help="follow the task until it ends")
+    sp.add_argument("--fast", action="store_true", help="funding: only the watched pool")
+    sp.add_argument("--url", help="perpwatch base URL (default http://HOST:PORT)")
+    sp.add_argument("--timeout", type=float, default=600.0, help="seconds to wait at most")
+    sp.set_defaults(func=cmd_trigger)
+
+    sp = sub.add_parser("worker", help="execute tasks from Redis (TASK_BACKEND=saq)")
+    sp.add_argument("--concurrency", type=int, help="overrides TASK_MAX_WORKERS")
+    market_flags(sp)
+    sp.set_defaults(func=cmd_worker)
     return p
 
 

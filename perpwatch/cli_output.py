@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from perpwatch.analysis.funding import arbitrage
+from perpwatch.market.types import FundingRate
 from perpwatch.runtime import open_runtime
 from perpwatch.scheduler.hama_scheduler import RunSummary
 from perpwatch.settings import Settings
@@ -91,3 +95,91 @@ async def run_refresh_with_progress(settings: Settings) -> RunSummary:
     for symbol, err in summary.failures.items():
         console.print(f"[red]{symbol}[/]: {err}")
     return summary
+
+
+def print_funding(report: dict[str, Any], rates: list[FundingRate], *, limit: int) -> None:
+    contracts = sorted(report["contracts"].values(), key=lambda r: -abs(r["apr"]))
+    table = Table(title=f"funding on {report['exchange']} ({report['count']} contracts)")
+    for col in ("symbol", "rate", "interval", "APR %", "next funding", "mark", "source"):
+        table.add_column(col)
+    for r in contracts[:limit]:
+        table.add_row(
+            r["symbol"],
+            f"{r['funding_rate']:+.6f}",
+            r["funding_interval"],
+            f"{r['apr']:+.2f}",
+            r["next_funding_time"],
+            f"{r['mark_price']:.6g}",
+            r["data_source"],
+        )
+    console.print(table)
+    for ex, state in report["exchanges"].items():
+        if state["error"]:
+            console.print(f"[yellow]{ex}[/]: {state['source']} ({state['error']})")
+    ops = arbitrage(rates)
+    if ops:
+        arb = Table(title="cross-exchange arbitrage (by spread APR)")
+        for col in ("symbol", "long", "short", "spread APR %", "price gap %"):
+            arb.add_column(col)
+        for o in ops[:limit]:
+            arb.add_row(
+                o.symbol,
+                f"{o.long.exchange} {o.long.apr:+.2f}",
+                f"{o.short.exchange} {o.short.apr:+.2f}",
+                f"{o.spread_apr:.2f}",
+                f"{o.price_gap_pct:+.3f}",
+            )
+        console.print(arb)
+
+
+TERMINAL = ("completed", "failed", "cancelled")
+
+
+def trigger_task(url: str, what: str, *, wait: bool, fast: bool, timeout_s: float) -> int:
+    """Submit over HTTP; with ``wait``, follow the task with a live status line."""
+    with httpx.Client(base_url=url, timeout=10) as client:
+        try:
+            if what == "funding":
+                r = client.get(
+                    "/funding_monitor/latest-rates-async",
+                    params={"fast_mode": str(fast).lower()},
+                )
+                task_id = r.json()["task_id"] if r.status_code == 200 else None
+            else:
+                r = client.post("/api/gainer-analysis/refresh")
+                task_id = r.json()["data"]["task_id"] if r.status_code == 202 else None
+        except httpx.HTTPError as e:
+            console.print(f"[red]cannot reach perpwatch at {url}[/]: {e}")
+            return 2
+        if task_id is None:
+            console.print(f"[red]submit refused[/] (HTTP {r.status_code}): {r.text[:300]}")
+            return 1
+        console.print(f"submitted task [bold]{task_id}[/]")
+        if not wait:
+            return 0
+        deadline = time.monotonic() + timeout_s
+        info: dict[str, Any] = {}
+        with console.status("waiting", spinner="dots") as status:
+            while time.monotonic() < deadline:
+                resp = client.get(f"/api/tasks/{task_id}")
+                if resp.status_code == 404:
+                    console.print("[red]the task is gone (expired or unknown)[/]")
+                    return 1
+                info = resp.json()["data"]
+                started = info.get("started_at") or info["submitted_at"]
+                status.update(f"{info['status']} for {time.time() - started:.1f}s")
+                if info["status"] in TERMINAL:
+                    break
+                time.sleep(0.25)
+            else:
+                console.print(f"[yellow]still {info.get('status')} after {timeout_s:g}s[/]")
+                return 1
+    colour = "green" if info["status"] == "completed" else "red"
+    console.print(f"[{colour}]{info['status']}[/] in {info.get('duration_s') or 0:.2f}s")
+    if info["status"] == "failed":
+        console.print(f"{info.get('error_type')}: {info.get('error')}")
+    result = info.get("result")
+    if isinstance(result, dict):
+        keys = ("status", "count", "real_time_count", "cached_count", "total", "ok", "failed")
+        console.print({k: result[k] for k in keys if k in result})
+    return 0 if info["status"] == "completed" else 1

@@ -99,6 +99,54 @@ class Settings(BaseSettings):
 
     # --- end async tasks ---
 
+    # --- funding-rate monitor ---
+    funding_exchanges: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias="FUNDING_EXCHANGES"
+    )
+    exchange_api_urls: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, validation_alias="EXCHANGE_API_URLS"
+    )
+    funding_check_enabled: bool = Field(True, validation_alias="FUNDING_CHECK_ENABLED")
+    funding_check_interval: float = Field(
+        60, ge=1, le=86400, validation_alias="FUNDING_CHECK_INTERVAL"
+    )
+    funding_cache_ttl: int = Field(600, ge=10, le=7 * 86400, validation_alias="FUNDING_CACHE_TTL")
+
+    @field_validator("funding_exchanges", mode="before")
+    @classmethod
+    def _split_exchanges(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [p.strip().lower() for p in v.split(",") if p.strip()]
+        return v
+
+    @field_validator("funding_exchanges")
+    @classmethod
+    def _known_exchanges(cls, v: list[str]) -> list[str]:
+        for ex in v:
+            if ex not in SUPPORTED_MARKETS:
+                raise ValueError(f"{ex!r} is not one of {', '.join(SUPPORTED_MARKETS)}")
+        return list(dict.fromkeys(v))
+
+    @field_validator("exchange_api_urls", mode="before")
+    @classmethod
+    def _parse_api_urls(cls, v: object) -> object:
+        if not isinstance(v, str):
+            return v
+        out: dict[str, str] = {}
+        for part in (p.strip() for p in v.split(",")):
+            if not part:
+                continue
+            name, sep, url = part.partition("=")
+            name, url = name.strip().lower(), url.strip().rstrip("/")
+            if (
+                not sep
+                or name not in SUPPORTED_MARKETS
+                or not url.startswith(("http://", "https://"))
+            ):
+                raise ValueError("use exchange=http(s)://host,... with known exchange names")
+            out[name] = url
+        return out
+
     @field_validator("market")
     @classmethod
     def _known_market(cls, v: str) -> str:
@@ -159,6 +207,15 @@ class Settings(BaseSettings):
                 f"length ({longest}) by at least 50"
             )
         return self
+
+    @property
+    def funding_sources(self) -> list[str]:
+        """Exchanges the funding monitor reads: FUNDING_EXCHANGES, else the one MARKET."""
+        return self.funding_exchanges or [self.market]
+
+    def api_url_for(self, exchange: str) -> str | None:
+        """EXCHANGE_API_URLS[exchange], else EXCHANGE_API_URL (for every exchange)."""
+        return self.exchange_api_urls.get(exchange, self.exchange_api_url)
 
     @property
     def redis_dsn(self) -> str:

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from perpwatch import __version__
 from perpwatch.api.errors import install_error_handlers
-from perpwatch.api.routers import gainer_analysis, health
+from perpwatch.api.routers import funding_monitor, gainer_analysis, health, tasks
 from perpwatch.runtime import open_runtime
 from perpwatch.settings import Settings
 
@@ -32,5 +32,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(gainer_analysis.router)
+    app.include_router(funding_monitor.router)
+    app.include_router(tasks.router)
     app.include_router(health.router)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,6 +19,7 @@ from perpwatch.errors import (
     UnknownSymbol,
 )
 from perpwatch.scheduler.hama_scheduler import RunInProgress
+from perpwatch.timeutil import iso_s
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +44,19 @@ def _validation_message(e: RequestValidationError) -> str:
     return "invalid request: " + "; ".join(parts)
 
 
+def _error(
+    request: Request, status: int, msg: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """The error envelope of the area the request was for."""
+    if request.url.path.startswith("/funding_monitor"):
+        return JSONResponse(
+            {"status": "error", "message": msg, "timestamp": iso_s(time.time())},
+            status_code=status,
+            headers=headers,
+        )
+    return error(status, msg, headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PerpwatchError)
     async def perpwatch_error(request: Request, e: PerpwatchError) -> JSONResponse:
@@ -51,17 +66,17 @@ def install_error_handlers(app: FastAPI) -> None:
             headers = {"Retry-After": str(int(e.retry_after_s + 0.999))}
         if status >= 500:
             logger.error("%s %s failed: %s", request.method, request.url.path, e)
-        return error(status, str(e), headers)
+        return _error(request, status, str(e), headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, e: RequestValidationError) -> JSONResponse:
-        return error(422, _validation_message(e))
+        return _error(request, 422, _validation_message(e))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, e: StarletteHTTPException) -> JSONResponse:
-        return error(e.status_code, str(e.detail), getattr(e, "headers", None))
+        return _error(request, e.status_code, str(e.detail), getattr(e, "headers", None))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, e: Exception) -> JSONResponse:
         logger.exception("%s %s: unexpected error", request.method, request.url.path)
-        return error(500, "internal error; see the server log")
+        return _error(request, 500, "internal error; see the server log")

@@ -26,6 +26,13 @@ class SchedulerStartRequest(BaseModel):
     interval_minutes: float | None = Field(default=None, ge=1, le=1440)
 
 
+class RefreshRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    symbols: list[str] | None = Field(
+        default=None, max_length=MAX_SCHEDULER_SYMBOLS, description="default: the watched list"
+    )
+
+
 class ServedAnalysis(AnalysisDocument):
     cached: bool
     cache_source: Literal["redis", "memory"] | None
@@ -62,6 +69,7 @@ class SchedulerStatus(BaseModel):
     runs_skipped: int
     list_error: str | None
     cache_stats: SchedulerCacheStats
+    funding_check: dict[str, Any]
 
 
 class CacheStats(BaseModel):

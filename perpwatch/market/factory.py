@@ -1,4 +1,4 @@
-"""Build the market adapter named by the settings."""
+"""Build the market adapters named by the settings: one per exchange, shared in the process."""
 
 from __future__ import annotations
 
@@ -10,16 +10,28 @@ from perpwatch.market.sim_market import SimMarket
 from perpwatch.settings import Settings
 
 
-def build_market(settings: Settings, *, clock: Callable[[], float] = time.time) -> MarketData:
-    if settings.market == "sim":
+def build_market(
+    settings: Settings, *, exchange: str | None = None, clock: Callable[[], float] = time.time
+) -> MarketData:
+    """The adapter for ``exchange`` (default: ``MARKET``)."""
+    name = exchange or settings.market
+    if name == "sim":
         return SimMarket(seed=settings.sim_seed, n_symbols=settings.sim_symbols, clock=clock)
     # imported here: ccxt loads every exchange it knows, seconds of start-up the sim never needs
     from perpwatch.market.ccxt_market import CcxtMarket
 
     return CcxtMarket(
-        settings.market,
-        api_url=settings.exchange_api_url,
+        name,
+        api_url=settings.api_url_for(name),
         timeout_s=settings.exchange_timeout_s,
         retries=settings.exchange_retries,
         clock=clock,
     )
+
+
+def build_markets(
+    settings: Settings, *, clock: Callable[[], float] = time.time
+) -> dict[str, MarketData]:
+    """``MARKET`` first, then every other funding exchange; one client per exchange."""
+    names = [settings.market, *(n for n in settings.funding_sources if n != settings.market)]
+    return {n: build_market(settings, exchange=n, clock=clock) for n in names}

@@ -13,12 +13,14 @@ from perpwatch.api.envelope import ERROR_RESPONSES, Envelope, ok
 from perpwatch.api.schemas import (
     AnalyzeRequest,
     CacheStats,
+    RefreshRequest,
     SchedulerStartRequest,
     SchedulerStatus,
     ServedAnalysis,
 )
 from perpwatch.constants import HAMA_ANALYSIS_PREFIX
 from perpwatch.errors import InvalidInput
+from perpwatch.jobs import HAMA_REFRESH
 from perpwatch.scheduler.watchlist import resolve_watchlist
 from perpwatch.symbols import normalize_symbol
 
@@ -48,6 +50,8 @@ async def _scheduler_status(runtime: RuntimeDep) -> dict[str, Any]:
     scheduler, cache = runtime.scheduler, runtime.cache
     status = scheduler.status()
     status["enabled"] = runtime.settings.hama_scheduler_enabled
+    check = runtime.funding_check
+    status["funding_check"] = check.status() if check is not None else {"running": False}
     status["cache_stats"] = {
         "available": cache.redis_available if cache.redis_enabled else True,
         "cached_symbols": await cache.count(HAMA_ANALYSIS_PREFIX),
@@ -88,6 +92,26 @@ async def scheduler_start(
 async def scheduler_stop(runtime: RuntimeDep, scheduler: SchedulerDep) -> JSONResponse:
     await scheduler.stop()
     return ok(await _scheduler_status(runtime), "scheduler stopped")
+
+
+@router.post(
+    "/refresh",
+    status_code=202,
+    responses=ERROR_RESPONSES,
+    summary="Start a full HAMA refresh as an async task (HTTP 202 with its id)",
+)
+async def refresh(runtime: RuntimeDep, body: RefreshRequest | None = None) -> JSONResponse:
+    params: dict[str, Any] = {}
+    if body is not None and body.symbols is not None:
+        params["symbols"] = body.symbols
+    submitted = await runtime.task_manager.submit(HAMA_REFRESH, params)
+    data = {
+        "task_id": submitted.task.id,
+        "deduplicated": submitted.deduplicated,
+        "status": submitted.task.status,
+        "status_url": f"/api/tasks/{submitted.task.id}",
+    }
+    return ok(data, "refresh submitted", status_code=202)
 
 
 @router.get("/cache-stats", response_model=Envelope[CacheStats])

@@ -1,0 +1,206 @@
+"""The funding-rate monitor: fetch every exchange's funding state, cache it, serve snapshots.
+
+One all-symbols request per exchange (see :mod:`perpwatch.market.funding`). Each
+exchange's table is cached under ``funding:rates:{exchange}`` with the time of its data.
+A refresh that cannot reach an exchange serves that exchange's last cached table instead,
+marked ``data_source: cached`` with its age -- never values made up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from perpwatch.analysis.funding import apr_pct
+from perpwatch.cache.failover import FailoverCache
+from perpwatch.constants import funding_rates_key
+from perpwatch.errors import DataNotAvailable, PerpwatchError
+from perpwatch.market.types import FundingRate
+from perpwatch.timeutil import iso_ms
+
+logger = logging.getLogger(__name__)
+
+
+class FundingSource(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    async def fetch_funding_rates(self) -> list[FundingRate]: ...
+
+
+def contract_row(r: FundingRate, *, data_source: str) -> dict[str, Any]:
+    return {
+        "symbol": r.symbol,
+        "exchange": r.exchange,
+        "funding_rate": r.funding_rate,
+        "funding_interval": f"{r.funding_interval_h}h",
+        "funding_interval_hours": r.funding_interval_h,
+        "next_funding_time": iso_ms(r.next_funding_time_ms),
+        "next_funding_time_ms": r.next_funding_time_ms,
+        "mark_price": r.mark_price,
+        "index_price": r.index_price,
+        "apr": round(apr_pct(r.funding_rate, r.funding_interval_h), 6),
+        "last_updated": iso_ms(r.timestamp_ms),
+        "last_updated_ms": r.timestamp_ms,
+        "data_source": data_source,
+    }
+
+
+def rate_from_row(row: Mapping[str, Any]) -> FundingRate:
+    return FundingRate(
+        symbol=row["symbol"],
+        exchange=row["exchange"],
+        funding_rate=float(row["funding_rate"]),
+        funding_interval_h=int(row["funding_interval_hours"]),
+        next_funding_time_ms=int(row["next_funding_time_ms"]),
+        mark_price=float(row["mark_price"]),
+        index_price=float(row["index_price"]),
+        timestamp_ms=int(row["last_updated_ms"]),
+    )
+
+
+@dataclass(slots=True)
+class ExchangeTable:
+    exchange: str
+    fetched_at_ms: int
+    rows: dict[str, dict[str, Any]]
+    source: str  # real_time | cached
+    error: str | None = None
+
+
+class FundingMonitor:
+    def __init__(
+        self,
+        *,
+        sources: Mapping[str, FundingSource],
+        primary: str,
+        cache: FailoverCache,
+        ttl_s: float,
+        watched: Callable[[], list[str]],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._sources = dict(sources)
+        self.primary = primary
+        self._cache = cache
+        self._ttl_s = ttl_s
+        self._watched = watched
+        self._clock = clock
+
+    @property
+    def exchanges(self) -> list[str]:
+        return list(self._sources)
+
+    async def _cached_table(self, exchange: str) -> ExchangeTable | None:
+        hit = await self._cache.get(funding_rates_key(exchange))
+        if hit is None:
+            return None
+        doc = json.loads(hit.value)
+        rows = {s: {**row, "data_source": "cached"} for s, row in doc["rows"].items()}
+        return ExchangeTable(exchange, int(doc["fetched_at_ms"]), rows, "cached")
+
+    async def _live_table(self, exchange: str) -> ExchangeTable:
+        rates = await self._sources[exchange].fetch_funding_rates()
+        now_ms = int(self._clock() * 1000)
+        rows = {r.symbol: contract_row(r, data_source="real_time") for r in rates}
+        doc = {"exchange": exchange, "fetched_at_ms": now_ms, "rows": rows}
+        await self._cache.set(
+            funding_rates_key(exchange), json.dumps(doc, separators=(",", ":")), ttl_s=self._ttl_s
+        )
+        return ExchangeTable(exchange, now_ms, rows, "real_time")
+
+    async def _table(self, exchange: str, *, cache_only: bool) -> ExchangeTable | None:
+        if cache_only:
+            return await self._cached_table(exchange)
+        try:
+            return await self._live_table(exchange)
+        except PerpwatchError as e:
+            logger.warning("funding rates from %s failed: %s; using its cached table", exchange, e)
+            cached = await self._cached_table(exchange)
+            if cached is None:
+                return ExchangeTable(exchange, 0, {}, "missing", error=str(e))
+            cached.error = str(e)
+            return cached
+
+    async def refresh(self, *, fast_mode: bool = False, cache_only: bool = False) -> dict[str, Any]:
+        """Fetch (or, with ``cache_only``, read) every exchange's table; the task result.
+
+        ``fast_mode`` keeps only the watched pool of symbols instead of every listed contract.
+        Raises :class:`DataNotAvailable` when no exchange has data at all.
+        """
+        started = self._clock()
+        tables = await asyncio.gather(
+            *(self._table(ex, cache_only=cache_only) for ex in self._sources)
+        )
+        return self._report(
+            [t for t in tables if t is not None],
+            missing=[ex for ex, t in zip(self._sources, tables, strict=True) if t is None],
+            fast_mode=fast_mode,
+            started=started,
+        )
+
+    async def snapshot(self) -> dict[str, Any]:
+        """The cached state, without calling any exchange."""
+        return await self.refresh(cache_only=True)
+
+    async def rates(self) -> list[FundingRate]:
+        """Every cached contract of every exchange (for the arbitrage view)."""
+        out: list[FundingRate] = []
+        for ex in self._sources:
+            table = await self._cached_table(ex)
+            if table is not None:
+                out.extend(rate_from_row(r) for r in table.rows.values())
+        return out
+
+    def _report(
+        self, tables: list[ExchangeTable], *, missing: list[str], fast_mode: bool, started: float
+    ) -> dict[str, Any]:
+        pool = set(self._watched()) if fast_mode else None
+        now = self._clock()
+        by_exchange: dict[str, dict[str, dict[str, Any]]] = {}
+        exchanges: dict[str, dict[str, Any]] = {}
+        for t in tables:
+            rows = t.rows if pool is None else {s: r for s, r in t.rows.items() if s in pool}
+            if t.source != "missing":
+                by_exchange[t.exchange] = rows
+            exchanges[t.exchange] = {
+                "source": t.source,
+                "count": len(rows),
+                "data_time": iso_ms(t.fetched_at_ms) if t.fetched_at_ms else None,
+                "age_s": round(now - t.fetched_at_ms / 1000, 3) if t.fetched_at_ms else None,
+                "error": t.error,
+            }
+        for ex in missing:
+            exchanges[ex] = {
+                "source": "missing",
+                "count": 0,
+                "data_time": None,
+                "age_s": None,
+                "error": "no cached data",
+            }
+        if not by_exchange:
+            errors = "; ".join(f"{ex}: {e['error']}" for ex, e in exchanges.items())
+            raise DataNotAvailable(f"no funding data from any exchange ({errors})")
+        primary = self.primary if self.primary in by_exchange else next(iter(by_exchange))
+        contracts = by_exchange[primary]
+        all_rows = [r for rows in by_exchange.values() for r in rows.values()]
+        real = sum(1 for r in contracts.values() if r["data_source"] == "real_time")
+        ok = all(e["source"] == "real_time" for e in exchanges.values())
+        return {
+            "status": "success" if ok else "partial",
+            "exchange": primary,
+            "contracts": contracts,
+            "count": len(contracts),
+            "by_exchange": by_exchange,
+            "exchanges": exchanges,
+            "real_time_count": real,
+            "cached_count": len(contracts) - real,
+            "total_count": len(all_rows),
+            "fast_mode": fast_mode,
+            "execution_time": round(now - started, 3),
+            "timestamp": iso_ms(int(now * 1000)),
+        }

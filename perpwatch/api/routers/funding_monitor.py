@@ -1,0 +1,119 @@
+"""``/funding_monitor``: funding rates, their async refresh, and the arbitrage table.
+
+These paths and shapes are used by existing clients: they answer
+``{"status": "success", ..., "timestamp": ...}`` (errors ``{"status": "error",
+"message": ..., "timestamp": ...}``), not the ``code/msg/data`` envelope.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from perpwatch.analysis.funding import arbitrage
+from perpwatch.api.deps import RuntimeDep
+from perpwatch.api.task_views import legacy_task_status
+from perpwatch.jobs import FUNDING_REFRESH
+from perpwatch.timeutil import iso_s
+
+router = APIRouter(prefix="/funding_monitor", tags=["funding-monitor"])
+
+
+def _now(runtime: RuntimeDep) -> str:
+    return iso_s(runtime.service.now())
+
+
+@router.get("/latest-rates-async", summary="Start a funding refresh; returns a task id at once")
+async def latest_rates_async(
+    runtime: RuntimeDep, fast_mode: bool = False, cache_only: bool = False
+) -> JSONResponse:
+    """``fast_mode``: only the watched pool of symbols instead of every listed contract.
+    ``cache_only``: answer from the cache without calling any exchange (the scheduled
+    check never uses it: its purpose is to refresh the cache)."""
+    submitted = await runtime.task_manager.submit(
+        FUNDING_REFRESH, {"fast_mode": fast_mode, "cache_only": cache_only}
+    )
+    task = submitted.task
+    note = (
+        "an identical refresh was already queued or running; this is its task id"
+        if submitted.deduplicated
+        else f"poll /funding_monitor/task-status/{task.id} for the result"
+    )
+    return JSONResponse(
+        {
+            "status": "success",
+            "message": "task submitted; running in the background",
+            "task_id": task.id,
+            "deduplicated": submitted.deduplicated,
+            "timestamp": _now(runtime),
+            "note": note,
+        }
+    )
+
+
+@router.get("/task-status/{task_id}", summary="Status of a task, with its result when done")
+async def task_status(task_id: str, runtime: RuntimeDep) -> JSONResponse:
+    info = await runtime.task_manager.get(task_id)
+    return JSONResponse(
+        {
+            "status": "success",
+            "task_id": task_id,
+            "task_status": legacy_task_status(info, now=runtime.service.now()),
+            "timestamp": _now(runtime),
+        }
+    )
+
+
+@router.get("/latest-rates", summary="The cached funding snapshot (no exchange call)")
+async def latest_rates(runtime: RuntimeDep, fast_mode: bool = False) -> JSONResponse:
+    snapshot = await runtime.funding.refresh(fast_mode=fast_mode, cache_only=True)
+    body: dict[str, Any] = {**snapshot, "status": "success", "data_status": snapshot["status"]}
+    return JSONResponse(body)
+
+
+@router.get("/arbitrage", summary="Cross-exchange funding arbitrage, from the cached rates")
+async def arbitrage_table(
+    runtime: RuntimeDep,
+    sort_by: Literal["apr", "spread"] = "apr",
+    min_spread_apr: Annotated[float, Query(ge=0, le=1_000_000)] = 0.0,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 100,
+) -> JSONResponse:
+    rates = await runtime.funding.rates()
+    ops = arbitrage(rates, min_spread_apr=min_spread_apr, sort_by=sort_by)
+    rows = [
+        {
+            "symbol": o.symbol,
+            "exchanges": o.exchanges,
+            "long": _leg(o.long),
+            "short": _leg(o.short),
+            "funding_spread": o.funding_spread,
+            "spread_apr": round(o.spread_apr, 6),
+            "price_gap_pct": round(o.price_gap_pct, 6),
+        }
+        for o in ops[:limit]
+    ]
+    return JSONResponse(
+        {
+            "status": "success",
+            "sort_by": sort_by,
+            "min_spread_apr": min_spread_apr,
+            "count": len(rows),
+            "total": len(ops),
+            "exchanges": runtime.funding.exchanges,
+            "opportunities": rows,
+            "timestamp": _now(runtime),
+        }
+    )
+
+
+def _leg(leg: Any) -> dict[str, Any]:
+    return {
+        "exchange": leg.exchange,
+        "funding_rate": leg.funding_rate,
+        "funding_interval": f"{leg.funding_interval_h}h",
+        "apr": round(leg.apr, 6),
+        "mark_price": leg.mark_price,
+        "next_funding_time": iso_s(leg.next_funding_time_ms / 1000),
+    }
