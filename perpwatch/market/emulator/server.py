@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any, Literal
 
 import uvicorn
 
@@ -32,6 +33,35 @@ def run_emulator(
 
 
 @contextmanager
+def serve_in_thread(
+    app: Any, *, port: int = 0, lifespan: Literal["on", "off"] = "on"
+) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on 127.0.0.1 in a background thread; yield its base URL.
+
+    ``port=0`` picks a free port. The server is stopped (and the thread joined) on exit.
+    Used for the emulator here and for the app itself in tests and benchmarks.
+    """
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan=lifespan
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="uvicorn-thread", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + _START_TIMEOUT_S
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError(f"uvicorn did not start on 127.0.0.1:{port}")
+        time.sleep(0.005)
+    bound_port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{bound_port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=_START_TIMEOUT_S)
+
+
+@contextmanager
 def running_emulator(
     *,
     port: int = 0,
@@ -40,26 +70,7 @@ def running_emulator(
     n_symbols: int = 160,
     clock: Callable[[], float] = time.time,
 ) -> Iterator[str]:
-    """Run the emulator on 127.0.0.1 in a background thread; yield its base URL.
-
-    ``port=0`` picks a free port. The server is stopped (and the thread joined) on exit.
-    """
+    """Run the emulator on 127.0.0.1 in a background thread; yield its base URL."""
     app = create_emulator_app(seed=seed, n_symbols=n_symbols, latency_ms=latency_ms, clock=clock)
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="binance-emulator", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + _START_TIMEOUT_S
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError(f"the emulator did not start on 127.0.0.1:{port}")
-        time.sleep(0.005)
-    bound_port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{bound_port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=_START_TIMEOUT_S)
+    with serve_in_thread(app, port=port, lifespan="off") as url:
+        yield url
