@@ -69,9 +69,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     async def run() -> dict[str, object]:
         async with open_runtime(settings, start_scheduler=False) as rt:
             served = await rt.service.get(symbol, force_refresh=args.force)
-            doc = dict(served.document)
-            doc.update(cached=served.cached, cache_source=served.source, age_seconds=served.age_s)
-            return doc
+            return served.as_response()
 
     doc = asyncio.run(run())
     if args.json:

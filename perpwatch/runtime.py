@@ -32,6 +32,8 @@ from perpwatch.tasks.factory import build_task_manager
 
 logger = logging.getLogger(__name__)
 
+STALE_AFTER_PERIODS = 1.5  # a value older than 1.5 refresh periods was not refreshed in time
+
 
 def hama_params(settings: Settings) -> HamaParams:
     return HamaParams(
@@ -114,6 +116,7 @@ async def open_runtime(
             cache=cache,
             params=hama_params(settings),
             ttl_s=float(settings.hama_cache_ttl),
+            stale_after_s=lambda: STALE_AFTER_PERIODS * scheduler.effective_interval_s,
             clock=clock,
         )
         scheduler = HamaScheduler(

@@ -24,13 +24,35 @@ MAX_REMEMBERED_ERRORS = 5000
 
 
 @dataclass(frozen=True, slots=True)
+class Failure:
+    at: float  # epoch seconds
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class Served:
-    """An analysis document and where it came from."""
+    """An analysis document and where it came from.
+
+    ``stale``: the value is older than a refresh should have made it
+    (``stale_after_s``), or the latest refresh of this symbol failed after it was computed;
+    ``stale_reason`` says which. It is still the last good value, served until it expires.
+    """
 
     document: dict[str, Any]
     cached: bool
     source: CacheSource | None  # None: computed for this request
     age_s: float
+    stale: bool = False
+    stale_reason: str | None = None
+
+    def as_response(self) -> dict[str, Any]:
+        data = dict(self.document)
+        data["cached"] = self.cached
+        data["cache_source"] = self.source
+        data["age_seconds"] = self.age_s
+        data["stale"] = self.stale
+        data["stale_reason"] = self.stale_reason
+        return data
 
 
 class AnalysisService:
@@ -42,6 +64,7 @@ class AnalysisService:
         cache: FailoverCache,
         params: HamaParams,
         ttl_s: float,
+        stale_after_s: Callable[[], float] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._exchange = exchange
@@ -50,12 +73,13 @@ class AnalysisService:
         self._params = params
         self._clock = clock
         self.ttl_s = ttl_s
+        self._stale_after_s = stale_after_s or (lambda: ttl_s)
         self._inflight: dict[str, asyncio.Task[dict[str, Any]]] = {}
         self.hits = 0
         self.misses = 0
         self.computations = 0
         self.failures = 0
-        self.last_errors: dict[str, str] = {}
+        self.last_errors: dict[str, Failure] = {}
 
     @property
     def hit_rate(self) -> float | None:
@@ -69,7 +93,9 @@ class AnalysisService:
             if hit is not None:
                 doc: dict[str, Any] = json.loads(hit.value)
                 self.hits += 1
-                return Served(doc, True, hit.source, self._age(doc))
+                age = self._age(doc)
+                stale, reason = self.staleness(symbol, doc, age)
+                return Served(doc, True, hit.source, age, stale, reason)
             self.misses += 1
         doc = await self.refresh(symbol)
         return Served(doc, False, None, self._age(doc))
@@ -115,7 +141,7 @@ class AnalysisService:
             self.failures += 1
             if len(self.last_errors) >= MAX_REMEMBERED_ERRORS:
                 self.last_errors.pop(next(iter(self.last_errors)))
-            self.last_errors[symbol] = f"{type(e).__name__}: {e}"
+            self.last_errors[symbol] = Failure(self._clock(), f"{type(e).__name__}: {e}")
             raise
         self.computations += 1
         self.last_errors.pop(symbol, None)
@@ -124,6 +150,16 @@ class AnalysisService:
             hama_analysis_key(symbol), json.dumps(payload, separators=(",", ":")), ttl_s=self.ttl_s
         )
         return payload
+
+    def staleness(self, symbol: str, doc: dict[str, Any], age_s: float) -> tuple[bool, str | None]:
+        failure = self.last_errors.get(symbol)
+        computed_at = doc.get("timestamp_ms", 0) / 1000
+        if failure is not None and failure.at > computed_at:
+            return True, f"latest refresh failed: {failure.message}"
+        limit = self._stale_after_s()
+        if age_s > limit:
+            return True, f"older than {limit:.0f}s: refreshes are not keeping up"
+        return False, None
 
     def now(self) -> float:
         return self._clock()

@@ -37,6 +37,8 @@ class ServedAnalysis(AnalysisDocument):
     cached: bool
     cache_source: Literal["redis", "memory"] | None
     age_seconds: float
+    stale: bool
+    stale_reason: str | None
 
 
 class LastRun(BaseModel):

@@ -38,10 +38,7 @@ router = APIRouter(prefix="/api/gainer-analysis", tags=["gainer-analysis"])
 async def analyze_symbol(body: AnalyzeRequest, service: ServiceDep) -> JSONResponse:
     symbol = normalize_symbol(body.symbol)
     served = await service.get(symbol, force_refresh=body.force_refresh)
-    data = dict(served.document)
-    data["cached"] = served.cached
-    data["cache_source"] = served.source
-    data["age_seconds"] = served.age_s
+    data = served.as_response()
     msg = f"success (cached from {served.source})" if served.cached else "success"
     return ok(data, msg)
 
@@ -155,6 +152,8 @@ async def signals(
             missing.append(symbol)
             continue
         h = doc["hama_analysis"]
+        age = round(max(0.0, now - doc["timestamp_ms"] / 1000), 3)
+        stale, _reason = runtime.service.staleness(symbol, doc, age)
         if recommendation is not None and h["recommendation"] != recommendation:
             continue
         if h["confidence"] < min_confidence:
@@ -169,7 +168,8 @@ async def signals(
                 "realtime_price": h["signals"]["realtime_price"],
                 "candle_close_time": doc["candle_close_time"],
                 "timestamp": doc["timestamp"],
-                "age_seconds": round(max(0.0, now - doc["timestamp_ms"] / 1000), 3),
+                "age_seconds": age,
+                "stale": stale,
             }
         )
     rows.sort(key=lambda r: (-r["confidence"], r["symbol"]))
