@@ -129,10 +129,7 @@ async def open_runtime(
             concurrency=settings.refresh_concurrency,
             clock=clock,
         )
-        sources: dict[str, FundingSource] = {
-            name: markets[name]  # type: ignore[misc]
-            for name in settings.funding_sources
-        }
+        sources: dict[str, FundingSource] = {n: markets[n] for n in settings.funding_sources}
         funding = FundingMonitor(
             sources=sources,
             primary=settings.funding_sources[0],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from perpwatch.market.types import Candles, Contract
+from perpwatch.market.types import Candles, Contract, FundingRate
 
 
 class MarketData(Protocol):
@@ -26,6 +26,10 @@ class MarketData(Protocol):
     ) -> Candles:
         """Up to ``limit`` candles from ``since_ms`` (or the most recent ``limit`` when
         ``since_ms`` is None), ascending; the last one may still be open."""
+        ...
+
+    async def fetch_funding_rates(self) -> list[FundingRate]:
+        """Funding state of every listed perpetual, in as few requests as the exchange allows."""
         ...
 
     async def close(self) -> None: ...

@@ -28,8 +28,9 @@ from perpwatch.errors import (
     TemporaryExchangeError,
     UnknownSymbol,
 )
+from perpwatch.market.funding import fetcher_for
 from perpwatch.market.retry import ExchangeGate, call_with_retries
-from perpwatch.market.types import Candles, Contract, timeframe_ms
+from perpwatch.market.types import Candles, Contract, FundingRate, timeframe_ms
 from perpwatch.symbols import canonical_from_parts
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,12 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MARKETS_MAX_AGE_S = 6 * 3600.0
+# ccxt options per exchange: load only the markets perpwatch uses (USDT perpetuals live in
+# Bybit's "linear" category and OKX's "SWAP" instrument type)
+CLIENT_OPTIONS: dict[str, dict[str, Any]] = {
+    "bybit": {"fetchMarkets": {"types": ["linear"]}},
+    "okx": {"fetchMarkets": {"types": ["swap"]}},
+}
 _HOST = re.compile(r"^https?://[^/]+")
 
 
@@ -123,7 +130,7 @@ class CcxtMarket:
             "rateLimiterAlgorithm": "rollingWindow",
             "rollingWindowSize": 60_000,
             "timeout": int(timeout_s * 1000),
-            "options": {"defaultType": "swap"},
+            "options": {"defaultType": "swap", **CLIENT_OPTIONS.get(exchange_id, {})},
         }
         self._client: Any = _client_class(exchange_id)(config)
         if api_url:
@@ -194,6 +201,23 @@ class CcxtMarket:
                 quote_volume_24h=0.0,
             )
         return out
+
+    async def contracts(self) -> dict[str, Contract]:
+        """The listed USDT perpetuals by canonical symbol (no volumes: see list_perpetuals)."""
+        await self._ensure_markets()
+        return dict(self._contracts)
+
+    async def fetch_funding_rates(self) -> list[FundingRate]:
+        """Funding rate, interval, next funding time, mark and index price of every listed
+        USDT perpetual, from the exchange's all-symbol endpoints (perpwatch.market.funding);
+        contracts the exchange gave incomplete data for are left out (and logged)."""
+        fetch = fetcher_for(self._id)
+        if fetch is None:
+            raise PermanentExchangeError(f"{self._id}: no funding adapter for this exchange")
+        contracts = await self.contracts()
+        return await self._request(
+            f"{self._id} funding rates", lambda: fetch(self._client, contracts)
+        )
 
     async def contract(self, symbol: str) -> Contract:
         await self._ensure_markets()

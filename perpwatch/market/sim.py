@@ -19,6 +19,8 @@ import numpy as np
 import numpy.typing as npt
 
 from perpwatch.errors import UnknownSymbol
+from perpwatch.market.sim_venues import DEFAULT_VENUE, venue_terms
+from perpwatch.market.sim_venues import venue_symbols as venue_symbols
 from perpwatch.market.types import Candles, FloatArray, FundingRate, IntArray
 
 U64Array = npt.NDArray[np.uint64]
@@ -137,8 +139,7 @@ class SimUniverse:
         if n_symbols < MIN_SYMBOLS:
             raise ValueError(f"n_symbols must be at least {MIN_SYMBOLS}")
         self.seed = seed
-        bases = list(_BASES[:n_symbols])
-        bases += [f"SIM{i:04d}" for i in range(len(bases), n_symbols)]
+        bases = [*_BASES[:n_symbols], *(f"SIM{i:04d}" for i in range(len(_BASES), n_symbols))]
         # funding intervals: the 10 majors pay every 8h; of the rest, 6% pay hourly, 24% 4h
         order = sorted(range(10, n_symbols), key=lambda i: _key(seed, "funding", bases[i]))
         n_1h, n_4h = max(3, len(order) * 6 // 100), len(order) * 30 // 100
@@ -191,10 +192,11 @@ def _price(s: SimSymbol, t_ms: int) -> float:  # unrounded p(t)
     return math.exp(float(_log_price(s, np.array([t_ms], dtype=np.int64))[0]))
 
 
-def sim_last_price(universe: SimUniverse, symbol: str, now_ms: int) -> float:
-    """The last traded price at ``now_ms``: p(now), rounded to the contract's tick."""
-    s = universe.get(symbol)
-    return round(_price(s, now_ms), s.price_decimals)
+def sim_last_price(universe: SimUniverse, symbol: str, now_ms: int,
+                   venue: str = DEFAULT_VENUE) -> float:  # fmt: skip
+    """The last traded price at ``now_ms``: p(now) x venue basis, rounded to the tick."""
+    s, f = universe.get(symbol), venue_terms(universe, venue, symbol).price_factor
+    return round(_price(s, now_ms) * f, s.price_decimals)
 
 
 def sim_candles(
@@ -258,22 +260,24 @@ class SimTicker:
     close_time_ms: int
 
 
-def sim_ticker_24h(universe: SimUniverse, symbol: str, now_ms: int) -> SimTicker:
-    start = (now_ms - _DAY_MS) // _CANDLE_MS * _CANDLE_MS
-    c = sim_candles(
-        universe, symbol, timeframe_ms=_CANDLE_MS, start_open_ms=start, count=98, now_ms=now_ms
-    )
-    first = sim_last_price(universe, symbol, now_ms - _DAY_MS)
-    high, low = max(float(c.high.max()), first), min(float(c.low.min()), first)
-    quote = float((c.volume * (c.open + c.high + c.low + c.close) / 4.0).sum())
-    vol, last = float(c.volume.sum()), float(c.close[-1])
+def sim_ticker_24h(universe: SimUniverse, symbol: str, now_ms: int,
+                   venue: str = DEFAULT_VENUE) -> SimTicker:  # fmt: skip
+    v, start = venue_terms(universe, venue, symbol), (now_ms - _DAY_MS) // _CANDLE_MS * _CANDLE_MS
+    f, share = v.price_factor, v.volume_share
+    c = sim_candles(universe, symbol, timeframe_ms=_CANDLE_MS, start_open_ms=start, count=98,
+                    now_ms=now_ms)  # fmt: skip
+    first = sim_last_price(universe, symbol, now_ms - _DAY_MS, venue)
+    high, low = max(float(c.high.max()) * f, first), min(float(c.low.min()) * f, first)
+    quote = float((c.volume * (c.open + c.high + c.low + c.close) / 4.0).sum()) * f * share
+    vol, last = float(c.volume.sum()) * share, float(c.close[-1]) * f
     return SimTicker(symbol, last, first, high, low, vol, quote, now_ms - _DAY_MS, now_ms)
 
 
-def sim_funding_rate(universe: SimUniverse, symbol: str, period: int) -> float:
-    """The funding rate of funding period ``period`` (settled at its end)."""
-    s = universe.get(symbol)
-    u, v = _hash_units(s.key, (40, 41), np.full((2, 1), period, np.int64))[:, 0]
+def sim_funding_rate(universe: SimUniverse, symbol: str, period: int,
+                     venue: str = DEFAULT_VENUE) -> float:  # fmt: skip
+    """The funding rate of funding period ``period`` (settled at its end) on ``venue``."""
+    s, streams = universe.get(symbol), venue_terms(universe, venue, symbol).rate_streams
+    u, v = _hash_units(s.key, streams, np.full((2, 1), period, np.int64))[:, 0]
     if u < 0.5:
         return 0.0001  # the default rate while the premium stays small
     # otherwise near the default (30%), negative (12%) or high (8%); always in [-0.0005, 0.001]
@@ -281,20 +285,16 @@ def sim_funding_rate(universe: SimUniverse, symbol: str, period: int) -> float:
     return round(lo + (hi - lo) * float(v), 8)
 
 
-def sim_funding(universe: SimUniverse, symbol: str, now_ms: int) -> FundingRate:
-    """Funding state at ``now_ms``: the current period's rate and its settlement time."""
-    s = universe.get(symbol)
-    interval_ms = s.funding_interval_h * _HOUR_MS
-    period = now_ms // interval_ms
-    mark = _price(s, now_ms)
-    basis = (float(_hash_units(s.key, (42,), np.array([[now_ms // 60_000]]))[0, 0]) - 0.35) * 8e-4
+def sim_funding(universe: SimUniverse, symbol: str, now_ms: int,
+                venue: str = DEFAULT_VENUE) -> FundingRate:  # fmt: skip
+    """Funding state at ``now_ms`` on ``venue``: the current period's rate and settlement."""
+    s, v = universe.get(symbol), venue_terms(universe, venue, symbol)
+    period = now_ms // (interval_ms := v.interval_h * _HOUR_MS)
+    mark, minute = _price(s, now_ms) * v.price_factor, np.array([[now_ms // 60_000]])
+    basis = (float(_hash_units(s.key, (v.index_stream,), minute)[0, 0]) - 0.35) * 8e-4
     return FundingRate(
-        symbol=symbol,
-        exchange=EXCHANGE,
-        funding_rate=sim_funding_rate(universe, symbol, period),
-        funding_interval_h=s.funding_interval_h,
-        next_funding_time_ms=(period + 1) * interval_ms,
-        mark_price=round(mark, 8),
-        index_price=round(mark * (1.0 - basis), 8),
-        timestamp_ms=now_ms,
-    )
+        symbol=symbol, exchange=EXCHANGE, funding_interval_h=v.interval_h,
+        funding_rate=sim_funding_rate(universe, symbol, period, venue),
+        next_funding_time_ms=(period + 1) * interval_ms, mark_price=round(mark, 8),
+        index_price=round(mark * (1.0 - basis), 8), timestamp_ms=now_ms,
+    )  # fmt: skip

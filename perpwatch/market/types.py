@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -149,3 +150,8 @@ class FundingRate:
     mark_price: float
     index_price: float
     timestamp_ms: int  # when the exchange produced these values
+    # where the interval came from, e.g. "fundingInfo", "binance default (absent from
+    # fundingInfo)", "tickers.fundingIntervalHour", "nextFundingTime - fundingTime"
+    interval_source: str | None = None
+    # the exchange's own fields behind these values, per endpoint (provenance, not compared)
+    raw: dict[str, Any] | None = field(default=None, compare=False, hash=False, repr=False)

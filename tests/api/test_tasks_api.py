@@ -70,10 +70,15 @@ def test_cancel_running_and_unknown(app_client: AppFactory) -> None:
         time.sleep(0.2)
         r = client.delete(f"/api/tasks/{task_id}")
         assert r.status_code == 200 and r.json()["data"]["status"] == "cancelled"
-        again = client.delete(f"/api/tasks/{task_id}")
-        assert again.status_code == 409
+        again = client.delete(f"/api/tasks/{task_id}")  # idempotent
+        assert again.status_code == 200 and again.json()["data"]["status"] == "cancelled"
         status = client.get(f"/funding_monitor/task-status/{task_id}").json()["task_status"]
         assert status["status"] == "cancelled"
+        cached = client.get("/funding_monitor/latest-rates-async", params={"cache_only": "true"})
+        finished = cached.json()["task_id"]
+        while client.get(f"/api/tasks/{finished}").json()["data"]["status"] != "failed":
+            time.sleep(0.05)
+        assert client.delete(f"/api/tasks/{finished}").status_code == 409
         assert client.get("/api/tasks/nope").status_code == 404
         assert client.delete("/api/tasks/nope").status_code == 404
 

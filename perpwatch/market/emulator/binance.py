@@ -26,6 +26,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from perpwatch.errors import UnknownSymbol
+from perpwatch.market.emulator.bybit import bybit_routes
+from perpwatch.market.emulator.okx import okx_routes
 from perpwatch.market.emulator.weights import (
     WEIGHT_HEADER,
     EmulatorStats,
@@ -248,10 +250,11 @@ def create_emulator_app(
     *, seed: int = 42, n_symbols: int = 160, latency_ms: float = 0.0,
     clock: Callable[[], float] = time.time,
 ) -> Starlette:  # fmt: skip
-    """An ASGI app serving the simulated market as Binance USD-M REST, plus
-    ``GET /_emulator/stats`` and ``POST /_emulator/reset`` for tests and benchmarks.
+    """The simulated market as Binance USD-M (``/fapi``), Bybit v5 (``/v5``) and OKX v5
+    (``/api/v5``) REST, plus ``GET /_emulator/stats`` (requests per path, every venue) and
+    ``POST /_emulator/reset`` for tests and benchmarks.
 
-    ``clock`` returns epoch seconds; ``latency_ms`` delays every Binance-path response.
+    ``clock`` returns epoch seconds; ``latency_ms`` delays every venue's responses.
     """
     emu = BinanceEmulator(SimUniverse(seed, n_symbols))
     delay_s = max(0.0, latency_ms) / 1000.0
@@ -289,6 +292,8 @@ def create_emulator_app(
         return JSONResponse({"code": -5000, "msg": msg}, status)
 
     routes = [Route(path, binance, methods=["GET"]) for path in emu.handlers]
+    routes += bybit_routes(emu.universe, emu.stats, clock, delay_s)
+    routes += okx_routes(emu.universe, emu.stats, clock, delay_s)
     routes += [Route("/_emulator/stats", stats), Route("/_emulator/reset", reset, methods=["POST"])]
     app = Starlette(routes=routes, exception_handlers={404: unsupported, 405: unsupported})
     app.state.emulator = emu
