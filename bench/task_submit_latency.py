@@ -1,9 +1,14 @@
 """Latency of submitting an async task over HTTP: GET /funding_monitor/latest-rates-async.
 
-Starts ``perpwatch serve`` (simulated market, scheduler off) in its own process and times
-sequential submissions over one keep-alive connection (stdlib ``http.client``),
-alternating ``fast_mode`` so both new tasks and deduplicated ones are measured. Run with
-the in-process backend and with the SAQ (Redis) backend.
+Starts the emulator (100 ms added latency) and ``perpwatch serve`` (funding from the
+emulator's Binance USD-M through ccxt, scheduler off), each in its own process, and times
+submissions over one keep-alive connection (stdlib ``http.client``) at a steady 50 per
+second, alternating ``fast_mode``: new tasks are created whenever the previous identical
+one has finished, the rest are deduplicated, and the refreshes really run meanwhile in
+the same process. Runs: the in-process backend; SAQ (Redis) with the app's own worker;
+SAQ with execution in a separate ``perpwatch worker`` process. One client sending many
+submissions would hit the per-client submission limit, so it is switched off here
+(``SUBMIT_RATE_PER_MIN=0``): the figure is the cost of a submission, not of a refusal.
 
     python bench/task_submit_latency.py [--requests 2000]
 """
@@ -19,8 +24,10 @@ from typing import Any
 
 from bench.common import ROOT, RedisServer, free_port, percentile, process, wait_http
 
+PACE_S = 0.02  # 50 submissions a second
 
-def run_once(env: dict[str, str], requests: int) -> dict[str, Any]:
+
+def run_once(env: dict[str, str], requests: int, exchange_url: str) -> dict[str, Any]:
     port = free_port()
     env = {
         **env,
@@ -28,7 +35,10 @@ def run_once(env: dict[str, str], requests: int) -> dict[str, Any]:
         "MARKET": "sim",
         "LOG_LEVEL": "WARNING",
         "HAMA_SCHEDULER_AUTO_START": "false",
+        "FUNDING_EXCHANGES": "binanceusdm",
+        "EXCHANGE_API_URL": exchange_url,
         "PYTHONPATH": str(ROOT),
+        "SUBMIT_RATE_PER_MIN": "0",
     }
     with process([sys.executable, "-m", "perpwatch", "serve"], env=env):
         wait_http(f"http://127.0.0.1:{port}/health", timeout_s=120)
@@ -36,7 +46,10 @@ def run_once(env: dict[str, str], requests: int) -> dict[str, Any]:
         lat: list[float] = []
         ids: set[str] = set()
         dedup = errors = 0
+        next_at = time.perf_counter()
         for i in range(requests + 100):
+            next_at += PACE_S
+            time.sleep(max(0.0, next_at - time.perf_counter()))
             path = f"/funding_monitor/latest-rates-async?fast_mode={'true' if i % 2 else 'false'}"
             t0 = time.perf_counter()
             conn.request("GET", path)
@@ -68,10 +81,35 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser()
     p.add_argument("--requests", type=int, default=2000)
     args = p.parse_args(argv)
-    inprocess = run_once({"REDIS_ENABLED": "false"}, args.requests)
-    with RedisServer() as redis:
-        saq = run_once({"REDIS_URL": redis.url, "TASK_BACKEND": "saq"}, args.requests)
-    result = {"inprocess": inprocess, "saq": saq}
+    emu_port = free_port()
+    emu_url = f"http://127.0.0.1:{emu_port}"
+    emulator = [
+        sys.executable,
+        "-m",
+        "perpwatch",
+        "emulator",
+        "--port",
+        str(emu_port),
+        "--latency-ms",
+        "100",
+    ]
+    with process(emulator, env={"PYTHONPATH": str(ROOT)}):
+        wait_http(f"{emu_url}/fapi/v1/ping")
+        inprocess = run_once({"REDIS_ENABLED": "false"}, args.requests, emu_url)
+        with RedisServer() as redis:
+            saq_env = {"REDIS_URL": redis.url, "TASK_BACKEND": "saq"}
+            saq = run_once(saq_env, args.requests, emu_url)
+            worker_env = {
+                **saq_env,
+                "MARKET": "sim",
+                "FUNDING_EXCHANGES": "binanceusdm",
+                "EXCHANGE_API_URL": emu_url,
+                "PYTHONPATH": str(ROOT),
+                "LOG_LEVEL": "WARNING",
+            }
+            with process([sys.executable, "-m", "perpwatch", "worker"], env=worker_env):
+                remote = run_once({**saq_env, "TASK_LOCAL_WORKER": "false"}, args.requests, emu_url)
+    result = {"inprocess": inprocess, "saq": saq, "saq_remote_worker": remote}
     print(json.dumps(result, indent=2))
     return result
 

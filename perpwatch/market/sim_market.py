@@ -7,6 +7,7 @@ No network, no randomness; the only input that moves is the clock.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -54,19 +55,23 @@ class SimMarket:
         """Every simulated contract, highest rolling-24h quote volume first."""
         self.calls["list_perpetuals"] += 1
         now = self.now_ms()
-        contracts = [
-            Contract(
-                symbol=s.symbol,
-                exchange=EXCHANGE,
-                ccxt_symbol=s.ccxt_symbol,
-                base=s.base,
-                quote="USDT",
-                quote_volume_24h=sim_ticker_24h(self.universe, s.symbol, now).quote_volume,
-            )
-            for s in self.universe
-        ]
-        contracts.sort(key=lambda c: (-c.quote_volume_24h, c.symbol))
-        return contracts
+
+        def compute() -> list[Contract]:
+            contracts = [
+                Contract(
+                    symbol=s.symbol,
+                    exchange=EXCHANGE,
+                    ccxt_symbol=s.ccxt_symbol,
+                    base=s.base,
+                    quote="USDT",
+                    quote_volume_24h=sim_ticker_24h(self.universe, s.symbol, now).quote_volume,
+                )
+                for s in self.universe
+            ]
+            contracts.sort(key=lambda c: (-c.quote_volume_24h, c.symbol))
+            return contracts
+
+        return await asyncio.to_thread(compute)
 
     async def fetch_candles(
         self, symbol: str, *, timeframe: str, since_ms: int | None, limit: int
@@ -92,7 +97,13 @@ class SimMarket:
         """The funding state of every contract at now."""
         self.calls["fetch_funding_rates"] += 1
         now = self.now_ms()
-        return [sim_funding(self.universe, s.symbol, now) for s in self.universe]
+
+        def compute() -> list[FundingRate]:
+            return [sim_funding(self.universe, s.symbol, now) for s in self.universe]
+
+        # tens of milliseconds of numpy for 160 contracts: off the event loop, as the
+        # network wait of a real exchange would be
+        return await asyncio.to_thread(compute)
 
     async def close(self) -> None:
         self.calls["close"] += 1
