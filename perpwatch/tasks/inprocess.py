@@ -91,6 +91,12 @@ class InProcessTaskManager:
         for task in list(self._running.values()):  # an operation that swallowed its cancel
             task.cancel()
         for rec in self._store.unfinished():
+            logger.warning(
+                "shutdown: task %s (%s) cancelled after the %.1fs grace",
+                rec.id,
+                rec.operation,
+                grace_s,
+            )
             self._finish(rec, "cancelled", error_type="Cancelled", error="cancelled: shut down")
         self._state = "closed"
 
@@ -204,6 +210,10 @@ class InProcessTaskManager:
             self._finish(rec, "failed", error_type=e.error_type, error=e.error)
         except asyncio.CancelledError:
             why = "cancelled by request" if rec.cancel_requested else "cancelled: shut down"
+            if not rec.cancel_requested:
+                logger.warning(
+                    "shutdown: task %s (%s) cancelled, grace over", rec.id, rec.operation
+                )
             self._finish(rec, "cancelled", error_type="Cancelled", error=why)
             me = asyncio.current_task()
             if me is not None and me.cancelling():
