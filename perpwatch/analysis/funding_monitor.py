@@ -195,7 +195,8 @@ class FundingMonitor:
             "exchange": primary,
             "contracts": contracts,
             "count": len(contracts),
-            "by_exchange": by_exchange,
+            # the other exchanges' tables (the first one's is ``contracts``, not repeated)
+            "by_exchange": {ex: rows for ex, rows in by_exchange.items() if ex != primary},
             "exchanges": exchanges,
             "real_time_count": real,
             "cached_count": len(contracts) - real,

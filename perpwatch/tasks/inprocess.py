@@ -42,6 +42,7 @@ class InProcessTaskManager:
         default_timeout_s: float,
         clock: Callable[[], float] = time.time,
         max_records: int = 10_000,
+        max_result_bytes: int = 64 * 1024 * 1024,
         id_prefix: str = "",
     ) -> None:
         if max_workers < 1:
@@ -56,7 +57,12 @@ class InProcessTaskManager:
         self._default_timeout_s = float(default_timeout_s)
         self._clock = clock
         self.id_prefix = id_prefix
-        self._store = TaskStore(ttl_s=float(result_ttl_s), max_records=max_records, clock=clock)
+        self._store = TaskStore(
+            ttl_s=float(result_ttl_s),
+            max_records=max_records,
+            clock=clock,
+            max_result_bytes=max_result_bytes,
+        )
         self._specs: dict[str, OperationSpec] = {}  # id -> spec, while queued/running
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._workers: set[asyncio.Task[None]] = set()
@@ -178,6 +184,7 @@ class InProcessTaskManager:
             "running": len(self._running),
             "records": len(self._store),
             "evicted": self._store.evicted,
+            "result_bytes": self._store.result_bytes,
             **self._counts,
         }
 

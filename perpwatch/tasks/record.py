@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ class TaskRecord:
     error_type: str | None = None
     error: str | None = None
     cancel_requested: bool = False
+    result_bytes: int = 0
 
     def info(self) -> TaskInfo:
         duration = None
@@ -51,16 +53,26 @@ class TaskRecord:
 
 
 class TaskStore:
-    """The records of one in-process manager, bounded in time and number.
+    """The records of one in-process manager, bounded in time, number and result size.
 
     Keeps submission order (for ``list``), finish order (expiry and eviction go oldest
     finished first) and the dedup key -> id index of unfinished tasks. Expired records
-    are dropped whenever the store is read or added to.
+    are dropped whenever the store is read or added to. When the results kept add up to
+    more than ``max_result_bytes`` (as JSON), the oldest finished records go first.
     """
 
-    def __init__(self, *, ttl_s: float, max_records: int, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        *,
+        ttl_s: float,
+        max_records: int,
+        clock: Callable[[], float],
+        max_result_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
         self._ttl_s = ttl_s
         self._max_records = max_records
+        self._max_result_bytes = max_result_bytes
+        self.result_bytes = 0
         self._clock = clock
         self._records: dict[str, TaskRecord] = {}  # submission order
         self._finished: OrderedDict[str, None] = OrderedDict()  # finish order
@@ -93,7 +105,7 @@ class TaskStore:
         self.purge()
         while len(self._records) >= self._max_records and self._finished:
             task_id, _ = self._finished.popitem(last=False)
-            if self._records.pop(task_id, None) is not None:
+            if self._drop(task_id):
                 self.evicted += 1
         if len(self._records) >= self._max_records:
             raise TaskQueueFull(f"too many unfinished tasks ({len(self._records)}); try later")
@@ -110,9 +122,23 @@ class TaskStore:
         rec.result = fields.get("result")
         rec.error_type = fields.get("error_type")
         rec.error = fields.get("error")
+        if rec.result is not None:
+            rec.result_bytes = len(json.dumps(rec.result, separators=(",", ":")))
+            self.result_bytes += rec.result_bytes
         if rec.dedup_key is not None and self._active_dedup.get(rec.dedup_key) == rec.id:
             del self._active_dedup[rec.dedup_key]
         self._finished[rec.id] = None
+        while self.result_bytes > self._max_result_bytes and len(self._finished) > 1:
+            oldest, _ = self._finished.popitem(last=False)
+            if self._drop(oldest):
+                self.evicted += 1
+        return True
+
+    def _drop(self, task_id: str) -> bool:
+        rec = self._records.pop(task_id, None)
+        if rec is None:
+            return False
+        self.result_bytes -= rec.result_bytes
         return True
 
     def purge(self) -> None:
@@ -124,5 +150,5 @@ class TaskStore:
             if rec is not None and rec.finished_at is not None:
                 if rec.finished_at + self._ttl_s > now:
                     break
-                del self._records[task_id]
+                self._drop(task_id)
             del self._finished[task_id]

@@ -131,6 +131,20 @@ async def test_memory_bounded_oldest_finished_dropped_first(make: Factory) -> No
     assert m.stats()["evicted"] >= 70
 
 
+async def test_result_bytes_bounded_oldest_finished_dropped_first(make: Factory) -> None:
+    m = await started(make, result_ttl_s=3600, max_result_bytes=20_000)
+    ids: list[str] = []
+    for i in range(30):  # each echoed result is ~1 KB of JSON
+        ids.append((await m.submit("echo", {"i": i, "pad": "x" * 1000})).task.id)
+        await wait_until(lambda t=ids[-1]: _all_done(m, [t]), what="done")  # type: ignore[misc]
+    stats = m.stats()
+    assert 0 < stats["result_bytes"] <= 20_000
+    assert stats["evicted"] >= 10
+    assert await m.get(ids[0]) is None
+    newest = await m.get(ids[-1])
+    assert newest is not None and newest.result is not None
+
+
 async def test_full_of_unfinished_tasks_refuses(make: Factory) -> None:
     m = await started(make, max_records=5, max_workers=1)
     for i in range(5):
