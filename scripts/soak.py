@@ -1,8 +1,9 @@
 """Soak: perpwatch under steady load with a compressed schedule, RSS sampled over time.
 
 Runs ``perpwatch serve`` in its own process (simulated market, real Redis, refresh every
-6 s with a 10 s TTL, funding check every 2 s, task results kept 120 s instead of an hour) and drives it from this process with cache
-reads, forced refreshes, task submissions and status polls. Every ``--sample-s`` seconds
+6 s with a 10 s TTL, funding check every 2 s, task results kept 120 s instead of an hour)
+and drives it from this process with cache reads, forced refreshes, task submissions and
+status polls. Every ``--sample-s`` seconds
 it records the server's resident memory (VmRSS). Memory must stay flat: the script
 compares the mean RSS of the first and the last fifth of the run after warm-up.
 
