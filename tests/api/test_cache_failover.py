@@ -41,3 +41,25 @@ def test_redis_down_then_back(app_client: AppFactory, fresh_redis_server: RedisS
         back = client.post(f"{API}/analyze-symbol", json={"symbol": "ETHUSDT"}).json()
         # written during the outage, written back to Redis on recovery
         assert back["msg"] == "success (cached from redis)"
+
+
+def test_slow_redis_keeps_requests_bounded(
+    app_client: AppFactory, redis_server: RedisServer
+) -> None:
+    from tests.support.tcp_proxy import DelayProxy
+
+    with (
+        DelayProxy(redis_server.port, delay_s=1.5).running() as proxy,
+        app_client(
+            REDIS_URL=f"redis://127.0.0.1:{proxy.port}/0", REDIS_PROBE_INTERVAL=0.5
+        ) as client,
+    ):
+        client.post(f"{API}/analyze-symbol", json={"symbol": "BTCUSDT"})
+        worst = 0.0
+        for _ in range(20):
+            t0 = time.monotonic()
+            r = client.post(f"{API}/analyze-symbol", json={"symbol": "BTCUSDT"})
+            worst = max(worst, time.monotonic() - t0)
+            assert r.status_code == 200
+        assert worst < 1.0  # never the 1.5 s Redis takes: the 0.25 s timeout, then memory
+        assert _cache_type(client) == "memory"
