@@ -8,6 +8,7 @@ import platform
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -44,7 +45,9 @@ def process(
 ) -> Iterator[subprocess.Popen[bytes]]:
     full_env = dict(os.environ)
     full_env.update(env or {})
-    proc = subprocess.Popen(args, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # the log goes to a file: an unread pipe would fill up and block the server
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(args, env=full_env, stdout=subprocess.DEVNULL, stderr=log)
     try:
         yield proc
     finally:
@@ -54,6 +57,7 @@ def process(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        log.close()
 
 
 def wait_http(url: str, *, timeout_s: float = 60.0, expect: int = 200) -> None:

@@ -32,9 +32,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from perpwatch.api.app import create_app
+    from perpwatch.api.bind import check_bind
     from perpwatch.logging import logging_config
 
     settings = _settings(args)
+    check_bind(settings)  # ConfigError -> one line, exit status 2
     configure_logging(settings.log_level)
     app = create_app(settings)
     uvicorn.run(
@@ -114,7 +116,10 @@ def cmd_trigger(args: argparse.Namespace) -> int:
     settings = _settings(args)
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
     url = args.url or f"http://{host}:{settings.port}"
-    return trigger_task(url, args.what, wait=args.wait, fast=args.fast, timeout_s=args.timeout)
+    key = settings.api_key.get_secret_value() if settings.api_key is not None else None
+    return trigger_task(
+        url, args.what, wait=args.wait, fast=args.fast, timeout_s=args.timeout, api_key=key
+    )
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

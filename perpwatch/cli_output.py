@@ -135,9 +135,15 @@ def print_funding(report: dict[str, Any], rates: list[FundingRate], *, limit: in
 TERMINAL = ("completed", "failed", "cancelled")
 
 
-def trigger_task(url: str, what: str, *, wait: bool, fast: bool, timeout_s: float) -> int:
-    """Submit over HTTP; with ``wait``, follow the task with a live status line."""
-    with httpx.Client(base_url=url, timeout=10) as client:
+def trigger_task(
+    url: str, what: str, *, wait: bool, fast: bool, timeout_s: float, api_key: str | None = None
+) -> int:
+    """Submit over HTTP; with ``wait``, follow the task with a live status line.
+
+    ``api_key`` (the ``API_KEY`` setting) is sent as ``Authorization: Bearer`` when set.
+    """
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    with httpx.Client(base_url=url, timeout=10, headers=headers) as client:
         try:
             if what == "funding":
                 r = client.get(

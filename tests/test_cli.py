@@ -45,3 +45,20 @@ def test_bad_input_and_bad_settings_are_one_clear_line() -> None:
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines() == [bad.stderr.strip()]
     assert "HAMA_CACHE_TTL" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_trigger_funding_waits_for_the_task() -> None:
+    from perpwatch.api.app import create_app
+    from perpwatch.settings import load_settings
+    from tests.support.http_server import serve_app
+
+    key = "k" * 32
+    settings = load_settings(
+        MARKET="sim", REDIS_ENABLED=False, HAMA_SCHEDULER_AUTO_START=False, API_KEY=key
+    )
+    with serve_app(create_app(settings)) as url:
+        ok = run("trigger", "funding", "--wait", "--url", url, env={**ENV, "API_KEY": key})
+        assert ok.returncode == 0, ok.stdout + ok.stderr
+        assert "submitted task" in ok.stdout and "completed" in ok.stdout
+        refused = run("trigger", "hama", "--url", url)  # no key
+        assert refused.returncode == 1 and "401" in refused.stdout
