@@ -20,7 +20,16 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support.redis_server import RedisServer, free_port  # noqa: E402
 
-__all__ = ["ROOT", "RedisServer", "free_port", "machine", "percentile", "process", "wait_http"]
+__all__ = [
+    "ROOT",
+    "RedisServer",
+    "emulator_process",
+    "free_port",
+    "machine",
+    "percentile",
+    "process",
+    "wait_http",
+]
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -58,6 +67,18 @@ def process(
             proc.kill()
             proc.wait()
         log.close()
+
+
+@contextlib.contextmanager
+def emulator_process(*, latency_ms: float, symbols: int = 160) -> Iterator[str]:
+    """``perpwatch emulator`` in its own process (its CPU is not ours); yields its URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "perpwatch", "emulator", "--port", str(port),
+           "--latency-ms", str(latency_ms), "--symbols", str(symbols)]  # fmt: skip
+    with process(cmd, env={"PYTHONPATH": str(ROOT)}):
+        wait_http(f"{url}/fapi/v1/ping")
+        yield url
 
 
 def wait_http(url: str, *, timeout_s: float = 60.0, expect: int = 200) -> None:

@@ -13,16 +13,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 import time
 from typing import Any
 
 import httpx
 
-from bench.common import ROOT, percentile, process, wait_http
+from bench.common import emulator_process, percentile
 from perpwatch.runtime import open_runtime
 from perpwatch.settings import load_settings
-from tests.support.redis_server import free_port
 
 EXCHANGES = "binanceusdm,bybit,okx"
 
@@ -72,22 +70,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--latency-ms", type=float, default=100.0)
     p.add_argument("--runs", type=int, default=5)
     args = p.parse_args(argv)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    cmd = [
-        sys.executable,
-        "-m",
-        "perpwatch",
-        "emulator",
-        "--port",
-        str(port),
-        "--latency-ms",
-        str(args.latency_ms),
-        "--symbols",
-        str(args.symbols),
-    ]
-    with process(cmd, env={"PYTHONPATH": str(ROOT)}):
-        wait_http(f"{url}/fapi/v1/ping")
+    with emulator_process(latency_ms=args.latency_ms, symbols=args.symbols) as url:
         result = asyncio.run(measure(url, args.runs))
     result["latency_ms"] = args.latency_ms
     print(json.dumps(result, indent=2))

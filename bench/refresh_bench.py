@@ -13,13 +13,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 import time
 from typing import Any
 
 import httpx
 
-from bench.common import ROOT, RedisServer, free_port, process, wait_http
+from bench.common import RedisServer, emulator_process
 from perpwatch.runtime import open_runtime
 from perpwatch.settings import load_settings
 
@@ -74,22 +73,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--latency-ms", type=float, default=100.0)
     p.add_argument("--concurrency", type=int, default=16)
     args = p.parse_args(argv)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    cmd = [
-        sys.executable,
-        "-m",
-        "perpwatch",
-        "emulator",
-        "--port",
-        str(port),
-        "--latency-ms",
-        str(args.latency_ms),
-        "--symbols",
-        str(max(160, args.symbols + 10)),
-    ]
-    with RedisServer() as redis, process(cmd, env={"PYTHONPATH": str(ROOT)}):
-        wait_http(f"{url}/fapi/v1/ping")
+    emulator = emulator_process(latency_ms=args.latency_ms, symbols=max(160, args.symbols + 10))
+    with RedisServer() as redis, emulator as url:
         result = asyncio.run(measure(url, redis.url, args.symbols, args.concurrency))
     result["latency_ms"] = args.latency_ms
     print(json.dumps(result, indent=2))

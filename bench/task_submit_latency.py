@@ -22,7 +22,15 @@ import sys
 import time
 from typing import Any
 
-from bench.common import ROOT, RedisServer, free_port, percentile, process, wait_http
+from bench.common import (
+    ROOT,
+    RedisServer,
+    emulator_process,
+    free_port,
+    percentile,
+    process,
+    wait_http,
+)
 
 PACE_S = 0.02  # 50 submissions a second
 
@@ -81,20 +89,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser()
     p.add_argument("--requests", type=int, default=2000)
     args = p.parse_args(argv)
-    emu_port = free_port()
-    emu_url = f"http://127.0.0.1:{emu_port}"
-    emulator = [
-        sys.executable,
-        "-m",
-        "perpwatch",
-        "emulator",
-        "--port",
-        str(emu_port),
-        "--latency-ms",
-        "100",
-    ]
-    with process(emulator, env={"PYTHONPATH": str(ROOT)}):
-        wait_http(f"{emu_url}/fapi/v1/ping")
+    with emulator_process(latency_ms=100) as emu_url:
         inprocess = run_once({"REDIS_ENABLED": "false"}, args.requests, emu_url)
         with RedisServer() as redis:
             saq_env = {"REDIS_URL": redis.url, "TASK_BACKEND": "saq"}
