@@ -106,11 +106,15 @@ class FundingMonitor:
     async def _live_table(self, exchange: str) -> ExchangeTable:
         rates = await self._sources[exchange].fetch_funding_rates()
         now_ms = int(self._clock() * 1000)
-        rows = {r.symbol: contract_row(r, data_source="real_time") for r in rates}
-        doc = {"exchange": exchange, "fetched_at_ms": now_ms, "rows": rows}
-        await self._cache.set(
-            funding_rates_key(exchange), json.dumps(doc, separators=(",", ":")), ttl_s=self._ttl_s
-        )
+
+        def build() -> tuple[dict[str, dict[str, Any]], str]:
+            rows = {r.symbol: contract_row(r, data_source="real_time") for r in rates}
+            doc = {"exchange": exchange, "fetched_at_ms": now_ms, "rows": rows}
+            return rows, json.dumps(doc, separators=(",", ":"))
+
+        # hundreds of rows: built off the event loop so requests are not held up meanwhile
+        rows, payload = await asyncio.to_thread(build)
+        await self._cache.set(funding_rates_key(exchange), payload, ttl_s=self._ttl_s)
         return ExchangeTable(exchange, now_ms, rows, "real_time")
 
     async def _table(self, exchange: str, *, cache_only: bool) -> ExchangeTable | None:

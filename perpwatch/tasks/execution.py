@@ -112,7 +112,8 @@ async def run_operation(
         logger.exception("task %s (%s) failed", task_id, spec.name)
         raise OperationFailed(*describe_failure(e, task_id)) from None
     try:
-        return jsonable(result)
+        # a large result takes milliseconds to round-trip: not on the event loop
+        return await asyncio.to_thread(jsonable, result)
     except (TypeError, ValueError):
         logger.exception("task %s (%s) returned a result that is not JSON", task_id, spec.name)
         raise OperationFailed("TypeError", "result is not JSON-serializable") from None
