@@ -50,11 +50,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:
-    from perpwatch.market.emulator.server import run_emulator
+    from perpwatch.market.emulator.server import emulator_options, run_emulator
 
     configure_logging("INFO")
     run_emulator(
-        args.host, args.port, seed=args.seed, n_symbols=args.symbols, latency_ms=args.latency_ms
+        args.host,
+        args.port,
+        seed=args.seed,
+        n_symbols=args.symbols,
+        latency_ms=args.latency_ms,
+        **emulator_options(args),
     )
     return 0
 
@@ -144,6 +149,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from perpwatch.market.emulator.server import add_emulator_options
+
     p = argparse.ArgumentParser(prog="perpwatch", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -163,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", type=int, default=42)
     sp.add_argument("--symbols", type=int, default=160, help="number of simulated contracts")
     sp.add_argument("--latency-ms", type=float, default=0.0, help="added to every response")
+    add_emulator_options(sp)
     sp.set_defaults(func=cmd_emulator)
 
     sp = sub.add_parser("analyze", help="one HAMA analysis, printed")

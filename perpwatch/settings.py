@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from perpwatch.errors import ConfigError, InvalidInput
@@ -58,6 +58,33 @@ class Settings(BaseSettings):
     sim_seed: int = Field(42, validation_alias="SIM_SEED")
     sim_symbols: int = Field(160, ge=150, le=2000, validation_alias="SIM_SYMBOLS")
 
+    # --- exchange limits ---
+    # The IP's request-weight limit per window; default: what the exchange publishes
+    # (Binance USD-M exchangeInfo: 2400/min). Set it lower to leave weight to other users
+    # of the IP. perpwatch stops sending at limit x (1 - headroom) of the IP's usage as the
+    # exchange reports it (X-MBX-USED-WEIGHT-1M), until the window resets.
+    exchange_weight_limit: int | None = Field(
+        None, ge=1, le=1_000_000, validation_alias="EXCHANGE_WEIGHT_LIMIT"
+    )
+    exchange_weight_headroom: float = Field(
+        0.1, ge=0, le=0.9, validation_alias="EXCHANGE_WEIGHT_HEADROOM"
+    )
+    # after this many failed attempts in a row the exchange counts as down: requests fail
+    # without being sent, except one probe every EXCHANGE_BREAKER_PROBE seconds
+    exchange_breaker_failures: int = Field(
+        30, ge=1, le=100_000, validation_alias="EXCHANGE_BREAKER_FAILURES"
+    )
+    exchange_breaker_probe_s: float = Field(
+        5.0, gt=0, le=3600, validation_alias="EXCHANGE_BREAKER_PROBE"
+    )
+
+    @field_validator("exchange_weight_limit", mode="before")
+    @classmethod
+    def _blank_weight_limit(cls, v: object) -> object:
+        return None if isinstance(v, str) and not v.strip() else v
+
+    # --- end exchange limits ---
+
     # --- HAMA analysis ---------------------------------------------------------
     hama_timeframe: str = Field("15m", validation_alias="HAMA_TIMEFRAME")
     hama_open_length: int = Field(45, ge=1, le=1000, validation_alias="HAMA_OPEN_LENGTH")
@@ -98,6 +125,53 @@ class Settings(BaseSettings):
         return v.strip().lower() if isinstance(v, str) else v
 
     # --- end async tasks ---
+
+    # --- API security ---
+    api_key: SecretStr | None = Field(None, validation_alias="API_KEY")
+    allow_insecure_bind: bool = Field(False, validation_alias="ALLOW_INSECURE_BIND")
+    max_body_bytes: int = Field(
+        64 * 1024, ge=1024, le=64 * 1024 * 1024, validation_alias="MAX_BODY_BYTES"
+    )
+    submit_rate_per_min: float = Field(30, ge=0, le=100_000, validation_alias="SUBMIT_RATE_PER_MIN")
+    submit_burst: int = Field(10, ge=1, le=100_000, validation_alias="SUBMIT_BURST")
+    rate_limit_max_clients: int = Field(
+        10_000, ge=10, le=1_000_000, validation_alias="RATE_LIMIT_MAX_CLIENTS"
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias="CORS_ORIGINS"
+    )
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _blank_key_is_none(cls, v: object) -> object:
+        if isinstance(v, str) and not v.strip():
+            return None
+        return v.strip() if isinstance(v, str) else v
+
+    @field_validator("api_key")
+    @classmethod
+    def _key_long_enough(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and len(v.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (e.g. `openssl rand -hex 32`)")
+        return v
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [p.strip().rstrip("/") for p in v.split(",") if p.strip()]
+        return v
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _http_origins(cls, v: list[str]) -> list[str]:
+        for origin in v:
+            scheme, sep, host = origin.partition("://")
+            if not sep or scheme not in ("http", "https") or not host or "/" in host:
+                raise ValueError(f"{origin[:80]!r} is not an origin like https://desk.example:8443")
+        return list(dict.fromkeys(v))
+
+    # --- end API security ---
 
     # --- funding-rate monitor ---
     funding_exchanges: Annotated[list[str], NoDecode] = Field(

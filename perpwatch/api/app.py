@@ -6,10 +6,14 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from perpwatch import __version__
 from perpwatch.api.errors import install_error_handlers
+from perpwatch.api.middleware.body_limit import BodyLimitMiddleware
+from perpwatch.api.openapi import PerpwatchAPI
 from perpwatch.api.routers import funding_monitor, gainer_analysis, health, tasks
+from perpwatch.api.security import ApiSecurity
 from perpwatch.runtime import open_runtime
 from perpwatch.settings import Settings
 
@@ -21,7 +25,7 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.runtime = runtime
             yield
 
-    app = FastAPI(
+    app = PerpwatchAPI(
         title="perpwatch",
         version=__version__,
         description=(
@@ -30,9 +34,23 @@ def create_app(settings: Settings) -> FastAPI:
         ),
         lifespan=lifespan,
     )
+    security = ApiSecurity.from_settings(settings)
+    app.state.security = security
+    app.auth_enabled = security.auth_enabled
     install_error_handlers(app)
     app.include_router(gainer_analysis.router)
     app.include_router(funding_monitor.router)
     app.include_router(tasks.router)
     app.include_router(health.router)
+    # the last added runs first: CORS (answers preflights), then the body limit
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["Retry-After"],
+            max_age=600,
+        )
     return app

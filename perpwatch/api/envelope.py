@@ -34,11 +34,3 @@ def error(status_code: int, msg: str, headers: dict[str, str] | None = None) -> 
     return JSONResponse(
         {"code": 0, "msg": msg, "data": None}, status_code=status_code, headers=headers
     )
-
-
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorEnvelope, "description": "Bad input"},
-    404: {"model": ErrorEnvelope, "description": "Unknown symbol"},
-    422: {"model": ErrorEnvelope, "description": "Invalid body"},
-    503: {"model": ErrorEnvelope, "description": "Data not available yet"},
-}

@@ -1,36 +1,89 @@
-"""Request bodies and response shapes of the REST API."""
+"""Request bodies and response shapes of the REST API.
+
+Request models are strict (no type coercion: ``"5"`` is not a number, ``"yes"`` not a
+boolean) and reject unknown fields. Symbol fields declare the accepted spelling as a
+``pattern`` for clients and the schema fuzzer, but it is checked by
+:func:`perpwatch.symbols.normalize_symbol` (HTTP 400), not by the model, so a bad name gets
+the same clear message everywhere.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from perpwatch.analysis.models import AnalysisDocument
+from perpwatch.analysis.models import AnalysisDocument, Recommendation, Trend
 from perpwatch.symbols import MAX_SYMBOL_LENGTH
+from perpwatch.tasks.models import TaskStatus
 
-MAX_SCHEDULER_SYMBOLS = 5000
+# Every supported exchange lists fewer than 1000 USDT perpetuals (Binance about 500), and
+# 1000 names of up to 40 characters fit in the default 64 KiB body limit, so a list the
+# schema allows is never refused as too large (413).
+MAX_SCHEDULER_SYMBOLS = 1000
+SYMBOL_PATTERN = r"^\s*[A-Za-z0-9/:_-]{2,40}\s*$"
+
+SymbolField = Annotated[
+    str,
+    Field(
+        max_length=MAX_SYMBOL_LENGTH,
+        json_schema_extra={"pattern": SYMBOL_PATTERN},
+        examples=["BTCUSDT"],
+    ),
+]
+SymbolList = Annotated[
+    list[SymbolField],
+    Field(max_length=MAX_SCHEDULER_SYMBOLS, json_schema_extra={"minItems": 1}),
+]
+
+_REQUEST = ConfigDict(extra="forbid", strict=True)
 
 
 class AnalyzeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    symbol: str = Field(max_length=MAX_SYMBOL_LENGTH, examples=["BTCUSDT"])
+    """``force_refresh: true`` needs the API key when API_KEY is set."""
+
+    model_config = _REQUEST
+    symbol: SymbolField
     force_refresh: StrictBool = False
 
 
 class SchedulerStartRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    symbols: list[str] | None = Field(
-        default=None, max_length=MAX_SCHEDULER_SYMBOLS, description="watch exactly these"
+    model_config = _REQUEST
+    symbols: SymbolList | None = Field(
+        default=None, description="watch exactly these (an empty list: 400)"
     )
     interval_minutes: float | None = Field(default=None, ge=1, le=1440)
 
 
 class RefreshRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    symbols: list[str] | None = Field(
-        default=None, max_length=MAX_SCHEDULER_SYMBOLS, description="default: the watched list"
-    )
+    model_config = _REQUEST
+    symbols: SymbolList | None = Field(default=None, description="default: the watched list")
+
+
+class RefreshSubmitted(BaseModel):
+    task_id: str
+    deduplicated: bool
+    status: TaskStatus
+    status_url: str
+
+
+class SignalRow(BaseModel):
+    symbol: str
+    recommendation: Recommendation
+    confidence: float
+    trend: Trend
+    deviation_pct: float
+    realtime_price: float
+    candle_close_time: str
+    timestamp: str
+    age_seconds: float
+    stale: bool
+
+
+class SignalsData(BaseModel):
+    count: int
+    signals: list[SignalRow]
+    missing: list[str]
 
 
 class ServedAnalysis(AnalysisDocument):
@@ -70,6 +123,9 @@ class SchedulerStatus(BaseModel):
     runs: int
     runs_skipped: int
     list_error: str | None
+    consecutive_failed_runs: int = 0
+    last_ok_run: str | None = None
+    exchange_error: str | None = None
     cache_stats: SchedulerCacheStats
     funding_check: dict[str, Any]
 

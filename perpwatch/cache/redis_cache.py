@@ -54,7 +54,10 @@ class RedisCache:
             socket_connect_timeout=socket_timeout_s,
             decode_responses=True,
             health_check_interval=health_check_interval_s,
-            retry=Retry(NoBackoff(), 0),
+            # one immediate retry on a fresh connection: after a Redis restart every pooled
+            # connection is dead and would otherwise fail once (each a false "outage");
+            # _edge still bounds the whole round trip to two socket timeouts
+            retry=Retry(NoBackoff(), 1),
         )
 
     @property

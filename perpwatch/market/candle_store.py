@@ -5,6 +5,10 @@ Binance's cheapest weight tier that still gives enough history, weight 2). After
 a refresh asks only for the candles since the last one it holds (``limit`` under 100,
 weight 1) and appends them. A gap too long for one small request triggers a full
 reload rather than a hole in the history.
+
+Nothing incomplete reaches the analysis: the history must be contiguous and reach the
+last closed candle, or the snapshot fails (and the previous good analysis stays served,
+marked stale). An answer with a missing row in the middle is refused, never bridged.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+import numpy as np
 
 from perpwatch.errors import TemporaryExchangeError
 from perpwatch.market.base import MarketData
@@ -75,13 +81,30 @@ class CandleStore:
         async with lock:
             now_ms = int(self._clock() * 1000)
             candles = await self._updated(symbol, now_ms)
+            self._check_complete(symbol, candles, now_ms)
             self._candles[symbol] = candles
-        if len(candles) == 0:
-            raise TemporaryExchangeError(f"exchange returned no candles for {symbol}")
         closed = candles.closed_before(now_ms)
         return CandleSnapshot(
             closed=closed, live_price=float(candles.close[-1]), fetched_at_ms=now_ms
         )
+
+    def _check_complete(self, symbol: str, candles: Candles, now_ms: int) -> None:
+        """Contiguous, and up to the last closed candle (allowing one timeframe of clock
+        difference with the exchange); else TemporaryExchangeError and nothing is kept."""
+        if len(candles) == 0:
+            raise TemporaryExchangeError(f"exchange returned no candles for {symbol}")
+        if not candles.is_contiguous():
+            gap = int(np.argmax(np.diff(candles.open_time) != self._tf_ms))
+            raise TemporaryExchangeError(
+                f"{symbol}: candles from the exchange are not contiguous (after open time "
+                f"{int(candles.open_time[gap])}); refused"
+            )
+        last_closed_open = (now_ms // self._tf_ms - 1) * self._tf_ms
+        if int(candles.open_time[-1]) < last_closed_open:
+            raise TemporaryExchangeError(
+                f"{symbol}: candles from the exchange end at open time "
+                f"{int(candles.open_time[-1])}, before the last closed one ({last_closed_open})"
+            )
 
     async def _updated(self, symbol: str, now_ms: int) -> Candles:
         held = self._candles.get(symbol)

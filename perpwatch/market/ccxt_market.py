@@ -3,23 +3,28 @@
 One client per exchange for the process; markets loaded once and refreshed rarely;
 every ccxt error converted into perpwatch's own types here and nowhere else.
 
-Rate limits: ccxt's own limiter in its rolling-window mode (a one-minute window of
-request weight, as Binance counts it; ccxt budgets half of Binance's published 2400/min),
-plus :class:`~perpwatch.market.retry.ExchangeGate`, which stops all of this exchange's
-traffic for the ``Retry-After`` of a 429/418 answer and resumes by itself.
+Rate limits, in three layers: ccxt's own limiter in its rolling-window mode (a one-minute
+window of request weight, as Binance counts it; ccxt budgets half of Binance's published
+2400/min for this process); :class:`~perpwatch.market.weight_budget.WeightBudget`, which
+reads the exchange's count of the whole IP's usage (``X-MBX-USED-WEIGHT-1M``, other
+processes included) and holds requests back before the published limit is reached; and
+:class:`~perpwatch.market.retry.ExchangeGate`, which stops all of this exchange's traffic
+for the ``Retry-After`` of a 429/418 answer, resumes by itself, and stops sending while
+the exchange looks down (the breaker). HTTP hooks: :mod:`perpwatch.market.ccxt_client`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import aiohttp
 import ccxt
-import ccxt.async_support as ccxt_async
 
 from perpwatch.errors import (
     ExchangeError,
@@ -28,9 +33,11 @@ from perpwatch.errors import (
     TemporaryExchangeError,
     UnknownSymbol,
 )
+from perpwatch.market.ccxt_client import client_class
 from perpwatch.market.funding import fetcher_for
 from perpwatch.market.retry import ExchangeGate, call_with_retries
 from perpwatch.market.types import Candles, Contract, FundingRate, timeframe_ms
+from perpwatch.market.weight_budget import WeightBudget
 from perpwatch.symbols import canonical_from_parts
 
 logger = logging.getLogger(__name__)
@@ -45,6 +52,10 @@ CLIENT_OPTIONS: dict[str, dict[str, Any]] = {
     "okx": {"fetchMarkets": {"types": ["swap"]}},
 }
 _HOST = re.compile(r"^https?://[^/]+")
+_TAG = re.compile(r"<[^>]{0,200}>")
+# exchanges reporting the IP's used request weight in X-MBX-USED-WEIGHT-* headers, with
+# their published limit per minute (exchangeInfo.rateLimits replaces it once loaded)
+WEIGHT_HEADER_LIMITS: dict[str, int] = {"binanceusdm": 2400}
 
 
 def rewrite_api_urls(urls: Any, base_url: str) -> Any:
@@ -56,57 +67,46 @@ def rewrite_api_urls(urls: Any, base_url: str) -> Any:
     return urls
 
 
-def _parse_retry_after(headers: dict[str, str]) -> float | None:
-    for name, value in headers.items():
-        if name.lower() == "retry-after":
-            try:
-                return max(0.0, float(value))
-            except ValueError:
-                return None
-    return None
-
-
-def _client_class(exchange_id: str) -> type[Any]:
-    base = getattr(ccxt_async, exchange_id, None)
-    if base is None:
-        raise PermanentExchangeError(f"ccxt has no exchange {exchange_id!r}")
-
-    def on_rest_response(
-        self: Any,
-        code: int,
-        reason: str,
-        url: str,
-        method: str,
-        headers: dict[str, str],
-        body: str,
-        request_headers: Any,
-        request_body: Any,
-    ) -> str:
-        if code in (429, 418):
-            retry_after = _parse_retry_after(headers)
-            raise RateLimited(
-                f"{exchange_id} answered HTTP {code} for {method} {url.split('?')[0]}",
-                retry_after_s=retry_after,
-            )
-        result: str = base.on_rest_response(
-            self, code, reason, url, method, headers, body, request_headers, request_body
-        )
-        return result
-
-    return type(f"Perpwatch_{exchange_id}", (base,), {"on_rest_response": on_rest_response})
+def _short(e: BaseException, limit: int = 240) -> str:
+    """An error's text on one line, without markup, cut (ccxt quotes whole error pages)."""
+    text = " ".join(_TAG.sub(" ", str(e)).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def convert_ccxt_error(e: Exception, what: str) -> ExchangeError:
     """Map a ccxt exception to perpwatch's hierarchy (order matters: subclasses first)."""
     if isinstance(e, ccxt.DDoSProtection):  # includes RateLimitExceeded
-        return RateLimited(f"{what}: rate limited ({e})")
+        return RateLimited(f"{what}: rate limited ({_short(e)})")
     if isinstance(e, ccxt.BadSymbol):
-        return PermanentExchangeError(f"{what}: bad symbol ({e})")
+        return PermanentExchangeError(f"{what}: bad symbol ({_short(e)})")
     if isinstance(e, ccxt.NetworkError | ccxt.OperationFailed):
         # NetworkError covers timeouts and ExchangeNotAvailable/OnMaintenance; a Binance
         # 503 (-1001) comes back as OperationFailed, which is temporary too.
-        return TemporaryExchangeError(f"{what}: {type(e).__name__}: {e}")
-    return PermanentExchangeError(f"{what}: {type(e).__name__}: {e}")
+        return TemporaryExchangeError(f"{what}: {type(e).__name__}: {_short(e)}")
+    if isinstance(e.__cause__, aiohttp.ClientError | OSError):
+        # ccxt raises a plain ExchangeError for aiohttp errors other than connection
+        # errors, e.g. a connection dropped half-way through the body (ClientPayloadError)
+        cause = e.__cause__
+        return TemporaryExchangeError(
+            f"{what}: network error: {type(cause).__name__}: {_short(cause)}"
+        )
+    return PermanentExchangeError(f"{what}: {type(e).__name__}: {_short(e)}")
+
+
+def checked_candles(what: str, rows: Any, tf_ms: int) -> Candles:
+    """Candles from ccxt's OHLCV rows, or TemporaryExchangeError for the whole answer: a row
+    ccxt could not parse (a missing or non-numeric field: ccxt makes it None) is never
+    dropped or filled in, and the rows must be consecutive candles (none missing)."""
+    if not isinstance(rows, list):
+        raise TemporaryExchangeError(f"{what}: malformed answer ({type(rows).__name__})")
+    for i, r in enumerate(rows):
+        ok = isinstance(r, list) and len(r) >= 6
+        if not (ok and all(isinstance(v, int | float) and math.isfinite(v) for v in r[:6])):
+            raise TemporaryExchangeError(f"{what}: malformed row {i} of {len(rows)}: {r!r:.80}")
+    candles = Candles.from_rows(rows, tf_ms)
+    if not candles.is_contiguous():
+        raise TemporaryExchangeError(f"{what}: answer not contiguous (a candle is missing)")
+    return candles
 
 
 class CcxtMarket:
@@ -119,12 +119,26 @@ class CcxtMarket:
         api_url: str | None = None,
         timeout_s: float = 10.0,
         retries: int = 3,
+        weight_limit: int | None = None,
+        weight_headroom: float = 0.1,
+        breaker_failures: int = 30,
+        breaker_probe_s: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._id = exchange_id
         self._clock = clock
         self._retries = retries
-        self.gate = ExchangeGate()
+        self.gate = ExchangeGate(
+            name=exchange_id, breaker_failures=breaker_failures, breaker_probe_s=breaker_probe_s
+        )
+        published = WEIGHT_HEADER_LIMITS.get(exchange_id)
+        self.budget: WeightBudget | None = (
+            None
+            if published is None
+            else WeightBudget(
+                exchange_id, limit=weight_limit, default_limit=published, headroom=weight_headroom
+            )
+        )
         config: dict[str, Any] = {
             "enableRateLimit": True,
             "rateLimiterAlgorithm": "rollingWindow",
@@ -132,7 +146,9 @@ class CcxtMarket:
             "timeout": int(timeout_s * 1000),
             "options": {"defaultType": "swap", **CLIENT_OPTIONS.get(exchange_id, {})},
         }
-        self._client: Any = _client_class(exchange_id)(config)
+        self._client: Any = client_class(exchange_id)(config)
+        self._client.perpwatch_gate = self.gate
+        self._client.perpwatch_budget = self.budget
         if api_url:
             self._client.urls["api"] = rewrite_api_urls(self._client.urls["api"], api_url)
         self._markets_loaded_at: float | None = None
@@ -245,14 +261,20 @@ class CcxtMarket:
     ) -> Candles:
         contract = await self.contract(symbol)
         tf_ms = timeframe_ms(timeframe)
-        rows: list[list[float]] = await self._request(
-            f"{self._id} klines {symbol}",
-            lambda: self._client.fetch_ohlcv(
+        what = f"{self._id} klines {symbol}"
+
+        async def fetch() -> Candles:  # checked inside the retries: a bad answer is retried
+            rows = await self._client.fetch_ohlcv(
                 contract.ccxt_symbol, timeframe, since=since_ms, limit=limit
-            ),
-        )
-        rows = [r for r in rows if r and all(v is not None for v in r[:6])]
-        return Candles.from_rows(rows, tf_ms)
+            )
+            return checked_candles(what, rows, tf_ms)
+
+        return await self._request(what, fetch)
+
+    def stats(self) -> dict[str, Any]:
+        """Gate (pauses, retries, breaker) and weight budget figures."""
+        budget = None if self.budget is None else self.budget.as_json()
+        return {"gate": self.gate.as_json(), "budget": budget}
 
     async def close(self) -> None:
         try:

@@ -25,6 +25,10 @@ def build_market(
         api_url=settings.api_url_for(name),
         timeout_s=settings.exchange_timeout_s,
         retries=settings.exchange_retries,
+        weight_limit=settings.exchange_weight_limit,
+        weight_headroom=settings.exchange_weight_headroom,
+        breaker_failures=settings.exchange_breaker_failures,
+        breaker_probe_s=settings.exchange_breaker_probe_s,
         clock=clock,
     )
 

@@ -1,4 +1,9 @@
-"""The HAMA refresh schedule: every symbol recomputed in the background, runs never overlap."""
+"""The HAMA refresh schedule: every symbol recomputed in the background, runs never overlap.
+
+A run's summary names every symbol that failed, with the reason. A run in which every
+symbol failed, or the symbols could not be listed, is a failed run; the status counts
+them in a row (``consecutive_failed_runs``) until a run succeeds again.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ from perpwatch.timeutil import iso_s
 logger = logging.getLogger(__name__)
 
 LIST_RETRY_S = (1.0, 2.0, 5.0, 10.0, 30.0)
-MAX_REPORTED_FAILURES = 20
+LOGGED_FAILURES = 5  # per-symbol warnings in a run (none during an outage); the rest DEBUG
 
 ProgressCallback = Callable[[int, int, int], None]  # done, total, failed
 
@@ -33,11 +38,15 @@ class RunSummary:
     finished: float | None = None
     ok: int = 0
     failed: int = 0
-    failures: dict[str, str] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)  # every failed symbol: reason
 
     @property
     def done(self) -> int:
         return self.ok + self.failed
+
+    @property
+    def all_failed(self) -> bool:
+        return self.total > 0 and self.ok == 0 and self.failed > 0
 
     @property
     def duration_s(self) -> float | None:
@@ -91,6 +100,8 @@ class HamaScheduler:
         self.runs = 0
         self.runs_skipped = 0
         self.list_error: str | None = None
+        self.consecutive_failed_runs = 0
+        self.last_ok_run_at: float | None = None
 
     @property
     def running(self) -> bool:
@@ -134,18 +145,33 @@ class HamaScheduler:
         self._run_task = None
         self.next_run_at = None
 
+    @property
+    def exchange_error(self) -> str | None:
+        """Why the exchange gave nothing: the listing error, or a reason from the last
+        run when every symbol in it failed."""
+        if self.list_error is not None:
+            return self.list_error
+        last = self.last_run
+        if last is not None and last.all_failed and last.failures:
+            return next(iter(last.failures.values()))
+        return None
+
     async def _ensure_symbols(self) -> None:
         attempt = 0
         while not self.symbols:
             try:
                 self.symbols = await self.resolve_symbols()
+                if self.list_error is not None:
+                    logger.info("listing symbols works again (%d symbols)", len(self.symbols))
                 self.list_error = None
                 self._candles.retain_only(set(self.symbols))
             except PerpwatchError as e:
                 self.list_error = str(e)
+                self.consecutive_failed_runs += 1
                 delay = LIST_RETRY_S[min(attempt, len(LIST_RETRY_S) - 1)]
                 attempt += 1
-                logger.warning("listing symbols failed (%s); trying again in %.0fs", e, delay)
+                log = logger.warning if attempt == 1 else logger.debug
+                log("listing symbols failed (%s); trying again in %.0fs", e, delay)
                 await asyncio.sleep(delay)
 
     async def _loop(self) -> None:
@@ -202,9 +228,10 @@ class HamaScheduler:
                         run.ok += 1
                     except PerpwatchError as e:
                         run.failed += 1
-                        if len(run.failures) < MAX_REPORTED_FAILURES:
-                            run.failures[symbol] = str(e)
-                        logger.warning("HAMA refresh of %s failed: %s", symbol, e)
+                        run.failures[symbol] = str(e)
+                        quiet = run.failed > LOGGED_FAILURES or self.consecutive_failed_runs > 0
+                        level = logging.DEBUG if quiet else logging.WARNING
+                        logger.log(level, "HAMA refresh of %s failed: %s", symbol, e)
                     except Exception:
                         run.failed += 1
                         run.failures.setdefault(symbol, "internal error (see log)")
@@ -223,6 +250,7 @@ class HamaScheduler:
                 self.current_run = None
                 self.last_run = run
                 self.runs += 1
+                self._count_outcome(run)
             logger.info(
                 "HAMA refresh finished: %d ok, %d failed, %d runs skipped so far, %.2fs",
                 run.ok,
@@ -231,6 +259,18 @@ class HamaScheduler:
                 run.duration_s or 0.0,
             )
             return run
+
+    def _count_outcome(self, run: RunSummary) -> None:
+        if run.all_failed:
+            self.consecutive_failed_runs += 1  # warned once per outage, then DEBUG
+            level = logging.WARNING if self.consecutive_failed_runs == 1 else logging.DEBUG
+            logger.log(level, "HAMA refresh failed for every symbol (%d runs in a row): %s",
+                       self.consecutive_failed_runs, self.exchange_error)  # fmt: skip
+        elif run.ok > 0:
+            if self.consecutive_failed_runs:
+                logger.info("HAMA refresh works again after %d failed runs",
+                            self.consecutive_failed_runs)  # fmt: skip
+            self.consecutive_failed_runs, self.last_ok_run_at = 0, run.finished
 
     def status(self) -> dict[str, Any]:
         return {
@@ -254,4 +294,7 @@ class HamaScheduler:
             "runs": self.runs,
             "runs_skipped": self.runs_skipped,
             "list_error": self.list_error,
+            "consecutive_failed_runs": self.consecutive_failed_runs,
+            "last_ok_run": None if self.last_ok_run_at is None else iso_s(self.last_ok_run_at),
+            "exchange_error": self.exchange_error,
         }

@@ -53,7 +53,10 @@ def _pings(port: int, timeout_s: float = 0.2) -> bool:
 class RedisServer:
     """``with RedisServer() as srv: ... srv.url`` -- one private redis-server process."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, persistent: bool = False) -> None:
+        """``persistent``: an append-only file in a directory kept across stop()/start(),
+        as a production Redis keeps its data across a restart (removed on ``__exit__``)."""
+        self.persistent = persistent
         self.port = port if port is not None else free_port()
         self.binary = find_redis_server()
         self._proc: subprocess.Popen[bytes] | None = None
@@ -70,14 +73,16 @@ class RedisServer:
     def start(self) -> RedisServer:
         if self.running:
             return self
-        self._dir = tempfile.TemporaryDirectory(prefix="perpwatch-redis-")
+        if self._dir is None:
+            self._dir = tempfile.TemporaryDirectory(prefix="perpwatch-redis-")
         log = Path(self._dir.name) / "redis.log"
         args = [
             self.binary,
             "--port", str(self.port),
             "--bind", "127.0.0.1",
             "--save", "",
-            "--appendonly", "no",
+            "--appendonly", "yes" if self.persistent else "no",
+            "--appendfsync", "always",
             "--daemonize", "no",
             "--dir", self._dir.name,
         ]  # fmt: skip
@@ -106,6 +111,10 @@ class RedisServer:
                     proc.wait(timeout=STOP_TIMEOUT_S)
             else:
                 proc.wait()
+        if not self.persistent:
+            self._cleanup()
+
+    def _cleanup(self) -> None:
         if self._dir is not None:
             with contextlib.suppress(OSError):
                 self._dir.cleanup()
@@ -121,6 +130,7 @@ class RedisServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+        self._cleanup()
 
     def __repr__(self) -> str:
         return f"RedisServer(port={self.port}, running={self.running})"

@@ -3,19 +3,35 @@
 These paths and shapes are used by existing clients: they answer
 ``{"status": "success", ..., "timestamp": ...}`` (errors ``{"status": "error",
 "message": ..., "timestamp": ...}``), not the ``code/msg/data`` envelope.
+
+With ``API_KEY`` set, ``latest-rates-async`` needs the key unless ``cache_only=true``
+(a cache-only refresh calls no exchange). Every submission takes a rate-limit token,
+given back when it is deduplicated.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from perpwatch.analysis.funding import arbitrage
 from perpwatch.api.deps import RuntimeDep
+from perpwatch.api.logsafe import clip
+from perpwatch.api.openapi import AUTH_CONDITIONAL
+from perpwatch.api.responses import errors
+from perpwatch.api.schemas_funding import (
+    ArbitrageTable,
+    FundingError,
+    FundingSnapshot,
+    FundingSubmitted,
+    FundingTaskStatus,
+)
+from perpwatch.api.security import ensure_authorized, refund_token, take_token
 from perpwatch.api.task_views import legacy_task_status
 from perpwatch.jobs import FUNDING_REFRESH
+from perpwatch.tasks import is_valid_task_id
 from perpwatch.timeutil import iso_s
 
 router = APIRouter(prefix="/funding_monitor", tags=["funding-monitor"])
@@ -25,16 +41,28 @@ def _now(runtime: RuntimeDep) -> str:
     return iso_s(runtime.service.now())
 
 
-@router.get("/latest-rates-async", summary="Start a funding refresh; returns a task id at once")
+@router.get(
+    "/latest-rates-async",
+    response_model=FundingSubmitted,
+    responses=errors(401, 422, 429, 503, model=FundingError),
+    openapi_extra=AUTH_CONDITIONAL,
+    summary="Start a funding refresh; returns a task id at once",
+)
 async def latest_rates_async(
-    runtime: RuntimeDep, fast_mode: bool = False, cache_only: bool = False
+    request: Request, runtime: RuntimeDep, fast_mode: bool = False, cache_only: bool = False
 ) -> JSONResponse:
     """``fast_mode``: only the watched pool of symbols instead of every listed contract.
     ``cache_only``: answer from the cache without calling any exchange (the scheduled
-    check never uses it: its purpose is to refresh the cache)."""
+    check never uses it: its purpose is to refresh the cache). Without ``cache_only`` the
+    API key is needed (when API_KEY is set)."""
+    if not cache_only:
+        ensure_authorized(request)
+    client = take_token(request)
     submitted = await runtime.task_manager.submit(
         FUNDING_REFRESH, {"fast_mode": fast_mode, "cache_only": cache_only}
     )
+    if submitted.deduplicated:
+        refund_token(request, client)
     task = submitted.task
     note = (
         "an identical refresh was already queued or running; this is its task id"
@@ -53,27 +81,43 @@ async def latest_rates_async(
     )
 
 
-@router.get("/task-status/{task_id}", summary="Status of a task, with its result when done")
+@router.get(
+    "/task-status/{task_id}",
+    response_model=FundingTaskStatus,
+    responses=errors(422, model=FundingError),
+    summary="Status of a task, with its result when done",
+)
 async def task_status(task_id: str, runtime: RuntimeDep) -> JSONResponse:
+    """A malformed, unknown or expired id reports ``not_found`` (never an error)."""
     info = await runtime.task_manager.get(task_id)
     return JSONResponse(
         {
             "status": "success",
-            "task_id": task_id,
+            "task_id": task_id if is_valid_task_id(task_id) else clip(task_id),
             "task_status": legacy_task_status(info, now=runtime.service.now()),
             "timestamp": _now(runtime),
         }
     )
 
 
-@router.get("/latest-rates", summary="The cached funding snapshot (no exchange call)")
+@router.get(
+    "/latest-rates",
+    response_model=FundingSnapshot,
+    responses=errors(422, 503, model=FundingError),
+    summary="The cached funding snapshot (no exchange call)",
+)
 async def latest_rates(runtime: RuntimeDep, fast_mode: bool = False) -> JSONResponse:
     snapshot = await runtime.funding.refresh(fast_mode=fast_mode, cache_only=True)
     body: dict[str, Any] = {**snapshot, "status": "success", "data_status": snapshot["status"]}
     return JSONResponse(body)
 
 
-@router.get("/arbitrage", summary="Cross-exchange funding arbitrage, from the cached rates")
+@router.get(
+    "/arbitrage",
+    response_model=ArbitrageTable,
+    responses=errors(422, model=FundingError),
+    summary="Cross-exchange funding arbitrage, from the cached rates",
+)
 async def arbitrage_table(
     runtime: RuntimeDep,
     sort_by: Literal["apr", "spread"] = "apr",

@@ -1,25 +1,51 @@
-"""``/api/gainer-analysis``: HAMA analyses, the refresh schedule and cache statistics."""
+"""``/api/gainer-analysis``: HAMA analyses, the refresh schedule and cache statistics.
+
+With ``API_KEY`` set, ``scheduler/start``, ``scheduler/stop``, ``refresh`` and a forced
+``analyze-symbol`` need the key; cached reads stay open. Calls that cost exchange weight
+or queue work (a forced analysis, a cache miss, a refresh, a scheduler start) take a token
+from the caller's rate-limit bucket (429 with ``Retry-After`` when it is empty).
+"""
 
 from __future__ import annotations
 
 import logging
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from perpwatch.api.deps import CacheDep, RuntimeDep, SchedulerDep, ServiceDep
-from perpwatch.api.envelope import ERROR_RESPONSES, Envelope, ok
+from perpwatch.analysis.service import Served
+from perpwatch.api.deps import (
+    AuthRequired,
+    CacheDep,
+    JsonBody,
+    RuntimeDep,
+    SchedulerDep,
+    ServiceDep,
+)
+from perpwatch.api.envelope import Envelope, ok
+from perpwatch.api.openapi import AUTH_CONDITIONAL, AUTH_REQUIRED
+from perpwatch.api.responses import errors
 from perpwatch.api.schemas import (
     AnalyzeRequest,
     CacheStats,
     RefreshRequest,
+    RefreshSubmitted,
     SchedulerStartRequest,
     SchedulerStatus,
     ServedAnalysis,
+    SignalsData,
+)
+from perpwatch.api.security import (
+    charge_token,
+    ensure_authorized,
+    has_token,
+    raise_rate_limited,
+    refund_token,
+    take_token,
 )
 from perpwatch.constants import HAMA_ANALYSIS_PREFIX
-from perpwatch.errors import InvalidInput
+from perpwatch.errors import InvalidInput, UnknownSymbol
 from perpwatch.jobs import HAMA_REFRESH
 from perpwatch.scheduler.watchlist import resolve_watchlist
 from perpwatch.symbols import normalize_symbol
@@ -32,15 +58,42 @@ router = APIRouter(prefix="/api/gainer-analysis", tags=["gainer-analysis"])
 @router.post(
     "/analyze-symbol",
     response_model=Envelope[ServedAnalysis],
-    responses=ERROR_RESPONSES,
+    responses=errors(400, 401, 404, 415, 422, 429, 503),
+    dependencies=[JsonBody],
+    openapi_extra=AUTH_CONDITIONAL,
     summary="HAMA analysis of one symbol (cached; computed on a miss or when forced)",
 )
-async def analyze_symbol(body: AnalyzeRequest, service: ServiceDep) -> JSONResponse:
+async def analyze_symbol(
+    body: AnalyzeRequest, request: Request, service: ServiceDep
+) -> JSONResponse:
+    """A cache hit is open to everyone and never rate-limited. ``force_refresh: true`` needs
+    the API key (when set) and a rate-limit token. A cache miss is open too -- refusing it
+    would make the first read of a symbol fail -- but it costs exchange weight, so it is
+    charged to the caller's bucket; a caller with an empty bucket is still served hits."""
+    if body.force_refresh:
+        ensure_authorized(request)
     symbol = normalize_symbol(body.symbol)
-    served = await service.get(symbol, force_refresh=body.force_refresh)
-    data = served.as_response()
+    served = await _serve(symbol, body.force_refresh, request, service)
     msg = f"success (cached from {served.source})" if served.cached else "success"
-    return ok(data, msg)
+    return ok(served.as_response(), msg)
+
+
+async def _serve(symbol: str, force: bool, request: Request, service: ServiceDep) -> Served:
+    if force:
+        take_token(request)  # concurrent forced refreshes of a symbol share one computation
+        return await service.get(symbol, force_refresh=True)
+    if not has_token(request):
+        # an empty bucket may still read the cache, but must not cause a computation
+        if (await service.cached([symbol]))[0] is None:
+            raise_rate_limited(request)
+        return await service.get(symbol)
+    served: Served | None = None
+    try:
+        served = await service.get(symbol)
+    finally:
+        if served is None or not served.cached:  # a miss, failed or not, cost weight
+            charge_token(request)
+    return served
 
 
 async def _scheduler_status(runtime: RuntimeDep) -> dict[str, Any]:
@@ -57,17 +110,23 @@ async def _scheduler_status(runtime: RuntimeDep) -> dict[str, Any]:
     return status
 
 
-@router.get("/scheduler/status", response_model=Envelope[SchedulerStatus])
+@router.get("/scheduler/status", response_model=Envelope[SchedulerStatus], responses=errors())
 async def scheduler_status(runtime: RuntimeDep) -> JSONResponse:
     return ok(await _scheduler_status(runtime))
 
 
 @router.post(
-    "/scheduler/start", response_model=Envelope[SchedulerStatus], responses=ERROR_RESPONSES
+    "/scheduler/start",
+    response_model=Envelope[SchedulerStatus],
+    responses=errors(400, 401, 404, 415, 422, 429),
+    dependencies=[AuthRequired, JsonBody],
+    openapi_extra=AUTH_REQUIRED,
+    summary="(Re)start the refresh schedule, optionally with new symbols or interval",
 )
 async def scheduler_start(
-    runtime: RuntimeDep, body: SchedulerStartRequest | None = None
+    request: Request, runtime: RuntimeDep, body: SchedulerStartRequest | None = None
 ) -> JSONResponse:
+    """Starting runs a full refresh at once, so it takes a rate-limit token."""
     if not runtime.settings.hama_scheduler_enabled:
         raise InvalidInput("the scheduler is disabled (HAMA_SCHEDULER_ENABLED=false)")
     symbols: list[str] | None = None
@@ -81,11 +140,18 @@ async def scheduler_start(
             symbols = await resolve_watchlist(runtime.market, explicit=symbols, limit=len(symbols))
         if body.interval_minutes is not None:
             interval_s = body.interval_minutes * 60.0
+    take_token(request)
     await runtime.scheduler.start(symbols=symbols, interval_s=interval_s)
     return ok(await _scheduler_status(runtime), "scheduler started")
 
 
-@router.post("/scheduler/stop", response_model=Envelope[SchedulerStatus])
+@router.post(
+    "/scheduler/stop",
+    response_model=Envelope[SchedulerStatus],
+    responses=errors(401),
+    dependencies=[AuthRequired],
+    openapi_extra=AUTH_REQUIRED,
+)
 async def scheduler_stop(runtime: RuntimeDep, scheduler: SchedulerDep) -> JSONResponse:
     await scheduler.stop()
     return ok(await _scheduler_status(runtime), "scheduler stopped")
@@ -94,14 +160,28 @@ async def scheduler_stop(runtime: RuntimeDep, scheduler: SchedulerDep) -> JSONRe
 @router.post(
     "/refresh",
     status_code=202,
-    responses=ERROR_RESPONSES,
+    response_model=Envelope[RefreshSubmitted],
+    responses=errors(400, 401, 415, 422, 429, 503),
+    dependencies=[AuthRequired, JsonBody],
+    openapi_extra=AUTH_REQUIRED,
     summary="Start a full HAMA refresh as an async task (HTTP 202 with its id)",
 )
-async def refresh(runtime: RuntimeDep, body: RefreshRequest | None = None) -> JSONResponse:
+async def refresh(
+    request: Request, runtime: RuntimeDep, body: RefreshRequest | None = None
+) -> JSONResponse:
+    """A submission takes a rate-limit token, given back when it is rejected (400) or
+    deduplicated (an identical refresh is already queued or running)."""
     params: dict[str, Any] = {}
     if body is not None and body.symbols is not None:
         params["symbols"] = body.symbols
-    submitted = await runtime.task_manager.submit(HAMA_REFRESH, params)
+    client = take_token(request)
+    try:
+        submitted = await runtime.task_manager.submit(HAMA_REFRESH, params)
+    except (InvalidInput, UnknownSymbol):
+        refund_token(request, client)
+        raise
+    if submitted.deduplicated:
+        refund_token(request, client)
     data = {
         "task_id": submitted.task.id,
         "deduplicated": submitted.deduplicated,
@@ -111,7 +191,7 @@ async def refresh(runtime: RuntimeDep, body: RefreshRequest | None = None) -> JS
     return ok(data, "refresh submitted", status_code=202)
 
 
-@router.get("/cache-stats", response_model=Envelope[CacheStats])
+@router.get("/cache-stats", response_model=Envelope[CacheStats], responses=errors())
 async def cache_stats(service: ServiceDep, cache: CacheDep) -> JSONResponse:
     symbols = await service.cached_symbols()
     hit_rate = service.hit_rate
@@ -134,7 +214,12 @@ async def cache_stats(service: ServiceDep, cache: CacheDep) -> JSONResponse:
     )
 
 
-@router.get("/signals", summary="Cached analyses of every watched symbol, filterable")
+@router.get(
+    "/signals",
+    response_model=Envelope[SignalsData],
+    responses=errors(422),
+    summary="Cached analyses of every watched symbol, filterable",
+)
 async def signals(
     runtime: RuntimeDep,
     recommendation: Literal["BUY", "SELL", "HOLD"] | None = None,

@@ -9,7 +9,9 @@ from fastapi.responses import JSONResponse
 
 from perpwatch import __version__
 from perpwatch.api.deps import RuntimeDep
-from perpwatch.api.envelope import ok
+from perpwatch.api.envelope import Envelope, ok
+from perpwatch.api.responses import errors
+from perpwatch.api.schemas_tasks import HealthReport, NotReady
 from perpwatch.runtime import Runtime
 
 router = APIRouter(tags=["health"])
@@ -40,6 +42,8 @@ def health_report(runtime: Runtime) -> dict[str, Any]:
             "name": runtime.market.name,
             "ok": exchange_ok,
             "list_error": scheduler.list_error,
+            "error": scheduler.exchange_error,
+            "consecutive_failed_runs": scheduler.consecutive_failed_runs,
             "last_run_failed": None if last is None else last.failed,
             "last_run_ok": None if last is None else last.ok,
         },
@@ -47,12 +51,25 @@ def health_report(runtime: Runtime) -> dict[str, Any]:
     }
 
 
-@router.get("/health", summary="Liveness (always 200 while the process serves) with details")
+@router.get(
+    "/health",
+    response_model=Envelope[HealthReport],
+    responses=errors(),
+    summary="Liveness (always 200 while the process serves) with details",
+)
 async def health(runtime: RuntimeDep) -> JSONResponse:
     return ok(health_report(runtime))
 
 
-@router.get("/health/ready", summary="Readiness: 200 once a refresh has produced data, else 503")
+@router.get(
+    "/health/ready",
+    response_model=Envelope[HealthReport],
+    responses={
+        **errors(),
+        503: {"model": NotReady, "description": "No refresh has produced data yet"},
+    },
+    summary="Readiness: 200 once a refresh has produced data, else 503",
+)
 async def ready(runtime: RuntimeDep) -> JSONResponse:
     report = health_report(runtime)
     if not report["ready"]:

@@ -64,13 +64,15 @@ async def get_task(task_id: str, runtime: RuntimeDep) -> JSONResponse:
     responses=errors(401, 404, 409, 422),
     dependencies=[AuthRequired],
     openapi_extra=AUTH_REQUIRED,
-    summary="Cancel a queued or running task (409 if it has already finished)",
+    summary="Cancel a queued or running task (idempotent; 409 if it completed or failed)",
 )
 async def cancel_task(task_id: str, runtime: RuntimeDep) -> JSONResponse:
     manager = runtime.task_manager
     before = await manager.get(task_id)
     if before is None:
         return _not_found(task_id)
+    if before.status == "cancelled":
+        return ok(task_view(before), "already cancelled")
     if before.status in FINISHED_STATUSES:
         return error(409, f"task already {before.status}; nothing to cancel")
     info = await manager.cancel(task_id)

@@ -2,14 +2,19 @@
 
 Binance USD-M (``/fapi``), Bybit v5 (``/v5``) and OKX v5 (``/api/v5``) public market data,
 each over its own venue of the simulator. Point the ccxt clients (``binanceusdm``,
-``bybit``, ``okx``) at :func:`running_emulator`'s URL to exercise real HTTP, real parsing
-and Binance's request weights without the internet.
+``bybit``, ``okx``) at :func:`running_emulator`'s URL to exercise real HTTP, real parsing,
+Binance's request weights and limits (429, 418 bans) and injected faults without the
+internet.
 """
 
-from perpwatch.market.emulator.binance import BinanceEmulator, create_emulator_app
+from perpwatch.market.emulator.app import create_emulator_app
+from perpwatch.market.emulator.binance import BinanceEmulator
 from perpwatch.market.emulator.bybit import BybitEmulator
+from perpwatch.market.emulator.faults import FaultConfig
+from perpwatch.market.emulator.front import EmulatorApp
+from perpwatch.market.emulator.limits import LimitConfig
 from perpwatch.market.emulator.okx import OkxEmulator
-from perpwatch.market.emulator.server import run_emulator, running_emulator
+from perpwatch.market.emulator.server import emulator_from_options, run_emulator, running_emulator
 from perpwatch.market.emulator.weights import (
     REQUEST_WEIGHT_LIMIT_1M,
     WEIGHT_HEADER,
@@ -24,10 +29,14 @@ __all__ = [
     "WEIGHT_HEADER",
     "BinanceEmulator",
     "BybitEmulator",
+    "EmulatorApp",
     "EmulatorStats",
+    "FaultConfig",
+    "LimitConfig",
     "OkxEmulator",
     "WeightCounter",
     "create_emulator_app",
+    "emulator_from_options",
     "klines_weight",
     "request_weight",
     "run_emulator",

@@ -11,29 +11,19 @@ the query and the injected clock.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from perpwatch.errors import UnknownSymbol
-from perpwatch.market.emulator.bybit import bybit_routes
-from perpwatch.market.emulator.okx import okx_routes
-from perpwatch.market.emulator.weights import (
-    WEIGHT_HEADER,
-    EmulatorStats,
-    WeightCounter,
-    request_weight,
-)
+from perpwatch.market.emulator.bodycache import SecondCache, render_json
+from perpwatch.market.emulator.weights import EmulatorStats, request_weight
 from perpwatch.market.emulator.wire import (
     ASSETS,
     PERPETUAL_DELIVERY_MS,
@@ -65,15 +55,27 @@ logger = logging.getLogger(__name__)
 
 _DAY_MS = 86_400_000
 _HOUR_MS = 3_600_000
+# all-symbols answers served from the per-second cache (not exchangeInfo: its serverTime
+# tells clients the exchange's clock)
+_ALL_SYMBOLS = frozenset(
+    {"/fapi/v1/ticker/24hr", "/fapi/v1/ticker/price", "/fapi/v2/ticker/price",
+     "/fapi/v1/premiumIndex", "/fapi/v1/fundingInfo", "/fapi/v1/fundingRate"}
+)  # fmt: skip
 Handler = Callable[[Params, int], Any]
 
 
 class BinanceEmulator:
-    """State (weights, stats) and endpoint handlers: ``handler(params, now_ms) -> JSON body``."""
+    """Stats and endpoint handlers: ``handler(params, now_ms) -> JSON body``.
 
-    def __init__(self, universe: SimUniverse) -> None:
+    ``rate_limits`` gives exchangeInfo's ``rateLimits`` (the limits being enforced).
+    """
+
+    def __init__(
+        self, universe: SimUniverse, rate_limits: Callable[[], list[dict[str, Any]]] | None = None
+    ) -> None:
         self.universe = universe
-        self.weights, self.stats = WeightCounter(), EmulatorStats()
+        self.stats = EmulatorStats()
+        self.rate_limits = rate_limits or (lambda: RATE_LIMITS)
         self._infos = [
             symbol_info(s.symbol, s.base, "USDT", "PERPETUAL", "TRADING", PERPETUAL_DELIVERY_MS,
                         1_569_398_400_000 + int(s.shape[0] * 1850) * _DAY_MS,
@@ -151,7 +153,7 @@ class BinanceEmulator:
                         PERPETUAL_DELIVERY_MS, tomorrow, 6, 0),
         ]  # fmt: skip
         return {"timezone": "UTC", "serverTime": now_ms, "futuresType": "U_MARGINED",
-                "rateLimits": RATE_LIMITS, "exchangeFilters": [], "assets": ASSETS,
+                "rateLimits": self.rate_limits(), "exchangeFilters": [], "assets": ASSETS,
                 "symbols": self._infos + extras}  # fmt: skip
 
     def ticker_24hr(self, params: Params, now_ms: int) -> Any:
@@ -246,55 +248,26 @@ class BinanceEmulator:
         return out[:limit] if start is not None else out[-limit:]
 
 
-def create_emulator_app(
-    *, seed: int = 42, n_symbols: int = 160, latency_ms: float = 0.0,
-    clock: Callable[[], float] = time.time,
-) -> Starlette:  # fmt: skip
-    """The simulated market as Binance USD-M (``/fapi``), Bybit v5 (``/v5``) and OKX v5
-    (``/api/v5``) REST, plus ``GET /_emulator/stats`` (requests per path, every venue) and
-    ``POST /_emulator/reset`` for tests and benchmarks.
+def binance_routes(
+    emu: BinanceEmulator, cache: SecondCache, clock: Callable[[], float]
+) -> list[Route]:
+    """Starlette routes of the ``/fapi`` endpoints. Limits, faults and latency are applied
+    in front of these (:mod:`perpwatch.market.emulator.front`); all-symbols answers come
+    from ``cache`` within the same second."""
 
-    ``clock`` returns epoch seconds; ``latency_ms`` delays every venue's responses.
-    """
-    emu = BinanceEmulator(SimUniverse(seed, n_symbols))
-    delay_s = max(0.0, latency_ms) / 1000.0
-
-    async def binance(request: Request) -> JSONResponse:
-        if delay_s:
-            await asyncio.sleep(delay_s)
-        path, params = request.url.path, request.query_params
-        now_s = clock()
-        weight = request_weight(path, params)
-        # enforcement (429 + Retry-After over the limit, 418 on repeats) belongs here
-        used = emu.weights.record(weight, now_s)
-        emu.stats.record(path, weight, params)
-        headers = {WEIGHT_HEADER: str(used)}
+    async def endpoint(request: Request) -> Response:
+        path, params, now_s = request.url.path, request.query_params, clock()
+        emu.stats.record(path, request_weight(path, params), params)
+        handler, now_ms = emu.handlers[path], int(now_s * 1000)
         try:
-            body = emu.handlers[path](params, int(now_s * 1000))
+            if path in _ALL_SYMBOLS and SecondCache.cacheable(params):
+                render = lambda: render_json(handler(params, now_ms))  # noqa: E731
+                body = cache.get_or_render(path, str(params), now_s, render)
+                return Response(body, media_type="application/json")
+            return JSONResponse(handler(params, now_ms))
         except UnknownSymbol:
-            return JSONResponse(invalid_symbol().body(), 400, headers=headers)
+            return JSONResponse(invalid_symbol().body(), 400)
         except BinanceError as e:
-            return JSONResponse(e.body(), e.status, headers=headers)
-        return JSONResponse(body, headers=headers)
+            return JSONResponse(e.body(), e.status)
 
-    async def stats(request: Request) -> JSONResponse:
-        return JSONResponse(emu.stats.as_json())
-
-    async def reset(request: Request) -> JSONResponse:
-        emu.stats.reset()
-        emu.weights.reset()
-        return JSONResponse({})
-
-    async def unsupported(request: Request, exc: Exception) -> JSONResponse:
-        status = exc.status_code if isinstance(exc, HTTPException) else 404
-        logger.warning("emulator: unsupported %s %s", request.method, request.url.path)
-        msg = f"Path {request.url.path}, Method {request.method} is invalid"
-        return JSONResponse({"code": -5000, "msg": msg}, status)
-
-    routes = [Route(path, binance, methods=["GET"]) for path in emu.handlers]
-    routes += bybit_routes(emu.universe, emu.stats, clock, delay_s)
-    routes += okx_routes(emu.universe, emu.stats, clock, delay_s)
-    routes += [Route("/_emulator/stats", stats), Route("/_emulator/reset", reset, methods=["POST"])]
-    app = Starlette(routes=routes, exception_handlers={404: unsupported, 405: unsupported})
-    app.state.emulator = emu
-    return app
+    return [Route(path, endpoint, methods=["GET"]) for path in emu.handlers]

@@ -17,18 +17,11 @@ Linear tickers carry ``fundingIntervalHour`` and ``fundingCap`` as Bybit's do si
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
-
-from perpwatch.errors import UnknownSymbol
-from perpwatch.market.emulator.weights import EmulatorStats
 from perpwatch.market.emulator.wire import Params, fmt, quarter_delivery_ms
 from perpwatch.market.sim import (
     SimUniverse,
@@ -225,27 +218,3 @@ class BybitEmulator:
                     "fundingCap": "", "basis": fmt(basis, pd), "basisRate": f"{basis / index:.8f}",
                     "deliveryFeeRate": "0.0005", "deliveryTime": str(delivery)}  # fmt: skip
         return out
-
-
-def bybit_routes(
-    universe: SimUniverse, stats: EmulatorStats, clock: Callable[[], float], delay_s: float
-) -> list[Route]:
-    """Starlette routes of the Bybit v5 endpoints; every request counted in ``stats``."""
-    emu = BybitEmulator(universe)
-
-    async def endpoint(request: Request) -> JSONResponse:
-        if delay_s:
-            await asyncio.sleep(delay_s)
-        path, params, now_ms = request.url.path, request.query_params, int(clock() * 1000)
-        stats.record(path, 0, params)  # request weights are Binance's; Bybit counts requests
-        code, msg, result = 0, "OK", {}
-        try:
-            result = emu.handlers[path](params, now_ms)
-        except BybitError as e:
-            code, msg = e.code, e.msg
-        except UnknownSymbol:
-            code, msg = 10001, "Not supported symbols"
-        return JSONResponse({"retCode": code, "retMsg": msg, "result": result,
-                             "retExtInfo": {}, "time": now_ms})  # fmt: skip
-
-    return [Route(path, endpoint, methods=["GET"]) for path in emu.handlers]

@@ -16,17 +16,11 @@ and an inverse quarterly; SPOT, MARGIN and OPTION are answered well-formed and e
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
-
-from perpwatch.market.emulator.weights import EmulatorStats
 from perpwatch.market.emulator.wire import Params, fmt, quarter_delivery_ms
 from perpwatch.market.sim import (
     SimUniverse,
@@ -277,23 +271,3 @@ class OkxEmulator:
             "vol24h": fmt(t.volume * vf / ct_val, 0), "ts": str(now_ms),
             "sodUtc0": fmt(sod[0], pd), "sodUtc8": fmt(sod[1], pd),
         }  # fmt: skip
-
-
-def okx_routes(
-    universe: SimUniverse, stats: EmulatorStats, clock: Callable[[], float], delay_s: float
-) -> list[Route]:
-    """Starlette routes of the OKX v5 endpoints; every request counted in ``stats``."""
-    emu = OkxEmulator(universe)
-
-    async def endpoint(request: Request) -> JSONResponse:
-        if delay_s:
-            await asyncio.sleep(delay_s)
-        path, params, now_ms = request.url.path, request.query_params, int(clock() * 1000)
-        stats.record(path, 0, params)  # request weights are Binance's; OKX counts requests
-        try:
-            data = emu.handlers[path](params, now_ms)
-        except OkxError as e:
-            return JSONResponse({"code": e.code, "msg": e.msg, "data": []}, e.status)
-        return JSONResponse({"code": "0", "msg": "", "data": data})
-
-    return [Route(path, endpoint, methods=["GET"]) for path in emu.handlers]

@@ -6,8 +6,7 @@ weight per IP in fixed UTC-minute windows and reports the window's total in the
 ``X-MBX-USED-WEIGHT-1M`` response header; exceeding ``REQUEST_WEIGHT_LIMIT_1M`` earns
 HTTP 429 with ``Retry-After`` and, for repeat offenders, HTTP 418 (an IP ban).
 
-This module only counts. Enforcement (429/418) and fault injection are for a later
-change: :meth:`WeightCounter.record` is the single place every request passes through.
+This module counts; :mod:`perpwatch.market.emulator.limits` enforces the limit (429, 418).
 """
 
 from __future__ import annotations
@@ -61,31 +60,53 @@ def request_weight(path: str, params: Mapping[str, str]) -> int:
     return _FLAT_WEIGHTS.get(path, 1)
 
 
-class WeightCounter:
-    """Weight used in the current UTC minute (all clients together: the emulator is one IP).
+def weight_header(window_s: int) -> str:
+    """``X-MBX-USED-WEIGHT-(intervalNum)(intervalLetter)`` for a window of ``window_s``."""
+    if window_s % 60 == 0:
+        return f"X-MBX-USED-WEIGHT-{window_s // 60}M"
+    return f"X-MBX-USED-WEIGHT-{window_s}S"
 
-    ``record`` adds a request's weight and returns the minute's total, the value of
-    ``X-MBX-USED-WEIGHT-1M``. A later change can enforce ``limit`` here (429 with
-    ``Retry-After`` until the minute ends, 418 after repeated violations).
+
+class WeightCounter:
+    """Weight used in the current fixed window (a UTC minute by default) by one IP.
+
+    ``record`` adds a request's weight and returns the window's total, the value of
+    ``X-MBX-USED-WEIGHT-1M``. Windows are aligned to the epoch, as Binance aligns its
+    minutes: a request at 00:01:23.456 counts towards the 00:01:00 minute.
     """
 
-    def __init__(self, limit: int = REQUEST_WEIGHT_LIMIT_1M) -> None:
+    def __init__(self, limit: int = REQUEST_WEIGHT_LIMIT_1M, *, window_s: int = 60) -> None:
         self.limit = limit
-        self._minute = -1
+        self.window_s = window_s
+        self._window = -1
         self._used = 0
 
+    def window_of(self, now_s: float) -> int:
+        return int(now_s // self.window_s)
+
+    def window_end(self, now_s: float) -> float:
+        return float((self.window_of(now_s) + 1) * self.window_s)
+
     def record(self, weight: int, now_s: float) -> int:
-        minute = int(now_s // 60)
-        if minute != self._minute:
-            self._minute, self._used = minute, 0
+        window = self.window_of(now_s)
+        if window != self._window:
+            self._window, self._used = window, 0
         self._used += weight
         return self._used
 
     def used(self, now_s: float) -> int:
-        return self._used if int(now_s // 60) == self._minute else 0
+        return self._used if self.window_of(now_s) == self._window else 0
+
+    def close_finished(self, now_s: float) -> tuple[float, int] | None:
+        """(start, total) of the window that ended before ``now_s``, once; else None."""
+        if self._window < 0 or self._window == self.window_of(now_s):
+            return None
+        finished = (float(self._window * self.window_s), self._used)
+        self.reset()
+        return finished
 
     def reset(self) -> None:
-        self._minute, self._used = -1, 0
+        self._window, self._used = -1, 0
 
 
 @dataclass
