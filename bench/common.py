@@ -70,12 +70,17 @@ def process(
 
 
 @contextlib.contextmanager
-def emulator_process(*, latency_ms: float, symbols: int = 160) -> Iterator[str]:
-    """``perpwatch emulator`` in its own process (its CPU is not ours); yields its URL."""
+def emulator_process(
+    *, latency_ms: float = 0.0, symbols: int = 160, extra: tuple[str, ...] = ()
+) -> Iterator[str]:
+    """``perpwatch emulator`` in its own process (its CPU is not ours); yields its URL.
+
+    ``extra``: more ``perpwatch emulator`` flags (limits, faults).
+    """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     cmd = [sys.executable, "-m", "perpwatch", "emulator", "--port", str(port),
-           "--latency-ms", str(latency_ms), "--symbols", str(symbols)]  # fmt: skip
+           "--latency-ms", str(latency_ms), "--symbols", str(symbols), *extra]  # fmt: skip
     with process(cmd, env={"PYTHONPATH": str(ROOT)}):
         wait_http(f"{url}/fapi/v1/ping")
         yield url

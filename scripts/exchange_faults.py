@@ -22,15 +22,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +34,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import emulator_process  # noqa: E402
 from perpwatch.api.routers.health import health_report  # noqa: E402
 from perpwatch.market.candle_store import CandleStore  # noqa: E402
 from perpwatch.market.ccxt_market import CcxtMarket  # noqa: E402
@@ -47,48 +43,6 @@ from perpwatch.settings import load_settings  # noqa: E402
 
 LIMIT = 2400
 SCENARIOS = ("clean", "preused", "faults", "down")
-EMULATOR = (
-    "import logging, sys; logging.basicConfig(level=logging.WARNING); "
-    "from perpwatch.market.emulator.server import run_emulator; "
-    "run_emulator('127.0.0.1', int(sys.argv[1]), n_symbols=int(sys.argv[2]), fault_seed=1)"
-)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@contextlib.contextmanager
-def emulator_process(symbols: int) -> Iterator[str]:
-    """The emulator in its own process (its CPU is not ours); yields its URL."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = tempfile.TemporaryFile()  # noqa: SIM115 -- closed below
-    cmd = [sys.executable, "-c", EMULATOR, str(port), str(symbols)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/_emulator/config", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("the emulator did not start")
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def settings_for(url: str, **extra: object) -> Any:
@@ -244,7 +198,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     started = time.monotonic()
     out: dict[str, Any] = {}
     wanted = set(args.only.split(",")) if args.only else set(SCENARIOS)
-    with emulator_process(max(args.symbols, 160)) as url:
+    with emulator_process(symbols=max(args.symbols, 160), extra=("--fault-seed", "1")) as url:
         async with httpx.AsyncClient(base_url=url, timeout=30) as emu:
             runs = {
                 "clean": lambda: refresh(emu, url, args.symbols, 0),

@@ -191,7 +191,6 @@ class FundingMonitor:
             raise DataNotAvailable(f"no funding data from any exchange ({errors})")
         primary = self.primary if self.primary in by_exchange else next(iter(by_exchange))
         contracts = by_exchange[primary]
-        all_rows = [r for rows in by_exchange.values() for r in rows.values()]
         real = sum(1 for r in contracts.values() if r["data_source"] == "real_time")
         ok = all(e["source"] == "real_time" for e in exchanges.values())
         return {
@@ -204,7 +203,7 @@ class FundingMonitor:
             "exchanges": exchanges,
             "real_time_count": real,
             "cached_count": len(contracts) - real,
-            "total_count": len(all_rows),
+            "total_count": sum(len(rows) for rows in by_exchange.values()),
             "fast_mode": fast_mode,
             "execution_time": round(now - started, 3),
             "timestamp": iso_ms(int(now * 1000)),

@@ -97,12 +97,7 @@ class InProcessTaskManager:
         for task in list(self._running.values()):  # an operation that swallowed its cancel
             task.cancel()
         for rec in self._store.unfinished():
-            logger.warning(
-                "shutdown: task %s (%s) cancelled after the %.1fs grace",
-                rec.id,
-                rec.operation,
-                grace_s,
-            )
+            logger.warning("shutdown: task %s (%s) cancelled, grace over", rec.id, rec.operation)
             self._finish(rec, "cancelled", error_type="Cancelled", error="cancelled: shut down")
         self._state = "closed"
 
