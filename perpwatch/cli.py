@@ -50,7 +50,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:
-    from perpwatch.market.emulator.server import emulator_options, run_emulator
+    from perpwatch.emulator.server import emulator_options, run_emulator
 
     configure_logging("INFO")
     run_emulator(
@@ -149,7 +149,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from perpwatch.market.emulator.server import add_emulator_options
+    from perpwatch.emulator.server import add_emulator_options
 
     p = argparse.ArgumentParser(prog="perpwatch", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from perpwatch.market.emulator import running_emulator
+from perpwatch.emulator import running_emulator
 from tests.support.redis_server import RedisServer, free_port
 
 

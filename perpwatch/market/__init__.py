@@ -1,1 +1,1 @@
-"""Market data: exchange adapters, the deterministic simulator and the exchange emulator."""
+"""Market data: the port, shared types, the ccxt adapter, per-exchange facts and the simulator."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from perpwatch.market.emulator import running_emulator
+from perpwatch.emulator import running_emulator
 from tests.api.conftest import API, AppFactory
 
 

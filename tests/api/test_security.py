@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from perpwatch.api.rate_limit import TokenBucketLimiter
+from perpwatch.emulator import running_emulator
 from perpwatch.errors import ConfigError
-from perpwatch.market.emulator import running_emulator
 from perpwatch.settings import load_settings
 from tests.api.conftest import API, AppFactory
 

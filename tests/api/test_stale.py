@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from perpwatch.market.emulator import running_emulator
+from perpwatch.emulator import running_emulator
 from tests.api.conftest import API, AppFactory
 from tests.support.redis_server import free_port
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from perpwatch.market.emulator import running_emulator
+from perpwatch.emulator import running_emulator
 from tests.api.conftest import API, AppFactory
 
 

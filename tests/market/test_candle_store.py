@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import numpy as np
 
+from perpwatch.emulator import running_emulator
 from perpwatch.market.candle_store import CandleStore
 from perpwatch.market.ccxt_market import CcxtMarket
-from perpwatch.market.emulator import running_emulator
 from perpwatch.market.sim_market import SimMarket
 
 TF_S = 900

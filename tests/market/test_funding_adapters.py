@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
+from perpwatch.emulator import create_emulator_app, running_emulator
 from perpwatch.errors import PermanentExchangeError, UnknownSymbol
 from perpwatch.market.ccxt_market import CcxtMarket
-from perpwatch.market.emulator import create_emulator_app, running_emulator
 from perpwatch.market.funding import binance, bybit, okx
 from perpwatch.market.sim import SimUniverse, sim_funding, sim_last_price, sim_ticker_24h
 from perpwatch.market.sim_venues import BASIS_MAX, VENUES, venue_symbols

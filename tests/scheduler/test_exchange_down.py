@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from perpwatch.api.app import create_app
-from perpwatch.market.emulator import running_emulator
+from perpwatch.emulator import running_emulator
 from perpwatch.settings import load_settings
 from tests.support.http_server import serve_app
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from perpwatch.market.emulator.server import serve_in_thread
+from perpwatch.emulator.server import serve_in_thread
 
 
 @contextmanager

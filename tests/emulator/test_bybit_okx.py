@@ -11,8 +11,8 @@ import ccxt.async_support as ccxt
 import httpx
 import pytest
 
+from perpwatch.emulator import create_emulator_app, running_emulator
 from perpwatch.market.ccxt_market import CLIENT_OPTIONS, rewrite_api_urls
-from perpwatch.market.emulator import create_emulator_app, running_emulator
 from perpwatch.market.sim import SimUniverse, sim_funding, sim_ticker_24h, venue_symbols
 
 U = SimUniverse(42, 160)
@@ -272,7 +272,7 @@ def test_okx_empty_instrument_types_are_well_formed(base_url: str) -> None:
 def test_unknown_venue_paths_are_404_and_logged(
     base_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="perpwatch.market.emulator"):
+    with caplog.at_level(logging.WARNING, logger="perpwatch.emulator"):
         assert httpx.get(f"{base_url}/v5/market/orderbook").status_code == 404
         assert httpx.get(f"{base_url}/api/v5/market/books").status_code == 404
     assert "unsupported GET /v5/market/orderbook" in caplog.text

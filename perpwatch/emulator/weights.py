@@ -6,7 +6,7 @@ weight per IP in fixed UTC-minute windows and reports the window's total in the
 ``X-MBX-USED-WEIGHT-1M`` response header; exceeding ``REQUEST_WEIGHT_LIMIT_1M`` earns
 HTTP 429 with ``Retry-After`` and, for repeat offenders, HTTP 418 (an IP ban).
 
-This module counts; :mod:`perpwatch.market.emulator.limits` enforces the limit (429, 418).
+This module counts; :mod:`perpwatch.emulator.limits` enforces the limit (429, 418).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import ccxt.async_support as ccxt
 import httpx
 import pytest
 
-from perpwatch.market.emulator import (
+from perpwatch.emulator import (
     WEIGHT_HEADER,
     WeightCounter,
     create_emulator_app,

@@ -7,15 +7,15 @@ Binance's request weights and limits (429, 418 bans) and injected faults without
 internet.
 """
 
-from perpwatch.market.emulator.app import create_emulator_app
-from perpwatch.market.emulator.binance import BinanceEmulator
-from perpwatch.market.emulator.bybit import BybitEmulator
-from perpwatch.market.emulator.faults import FaultConfig
-from perpwatch.market.emulator.front import EmulatorApp
-from perpwatch.market.emulator.limits import LimitConfig
-from perpwatch.market.emulator.okx import OkxEmulator
-from perpwatch.market.emulator.server import emulator_from_options, run_emulator, running_emulator
-from perpwatch.market.emulator.weights import (
+from perpwatch.emulator.app import create_emulator_app
+from perpwatch.emulator.binance import BinanceEmulator
+from perpwatch.emulator.bybit import BybitEmulator
+from perpwatch.emulator.faults import FaultConfig
+from perpwatch.emulator.front import EmulatorApp
+from perpwatch.emulator.limits import LimitConfig
+from perpwatch.emulator.okx import OkxEmulator
+from perpwatch.emulator.server import emulator_from_options, run_emulator, running_emulator
+from perpwatch.emulator.weights import (
     REQUEST_WEIGHT_LIMIT_1M,
     WEIGHT_HEADER,
     EmulatorStats,

@@ -17,7 +17,7 @@ from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from perpwatch.market.emulator.weights import REQUEST_WEIGHT_LIMIT_1M, WeightCounter, weight_header
+from perpwatch.emulator.weights import REQUEST_WEIGHT_LIMIT_1M, WeightCounter, weight_header
 
 BAN_BASE_S = 120.0  # Binance: bans from 2 minutes ...
 BAN_MAX_S = 3 * 86_400.0  # ... to 3 days

@@ -12,11 +12,11 @@ from typing import Any, Literal
 
 import uvicorn
 
-from perpwatch.market.emulator.app import create_emulator_app
-from perpwatch.market.emulator.faults import FaultConfig
-from perpwatch.market.emulator.front import EmulatorApp
-from perpwatch.market.emulator.limits import BAN_BASE_S, LimitConfig
-from perpwatch.market.emulator.weights import REQUEST_WEIGHT_LIMIT_1M
+from perpwatch.emulator.app import create_emulator_app
+from perpwatch.emulator.faults import FaultConfig
+from perpwatch.emulator.front import EmulatorApp
+from perpwatch.emulator.limits import BAN_BASE_S, LimitConfig
+from perpwatch.emulator.weights import REQUEST_WEIGHT_LIMIT_1M
 
 logger = logging.getLogger(__name__)
 

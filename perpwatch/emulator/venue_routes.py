@@ -1,8 +1,8 @@
 """Starlette routes of the Bybit v5 and OKX v5 emulators: envelopes, errors, caching.
 
 Limits, faults and latency are applied in front of these
-(:mod:`perpwatch.market.emulator.front`). All-symbols answers come from the per-second
-cache (:mod:`perpwatch.market.emulator.bodycache`).
+(:mod:`perpwatch.emulator.front`). All-symbols answers come from the per-second
+cache (:mod:`perpwatch.emulator.bodycache`).
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from perpwatch.emulator.bodycache import SecondCache, render_json
+from perpwatch.emulator.bybit import BybitEmulator, BybitError
+from perpwatch.emulator.okx import OkxEmulator, OkxError
+from perpwatch.emulator.weights import EmulatorStats
 from perpwatch.errors import UnknownSymbol
-from perpwatch.market.emulator.bodycache import SecondCache, render_json
-from perpwatch.market.emulator.bybit import BybitEmulator, BybitError
-from perpwatch.market.emulator.okx import OkxEmulator, OkxError
-from perpwatch.market.emulator.weights import EmulatorStats
 from perpwatch.market.sim import SimUniverse
 
 _ALL_INSTRUMENTS = frozenset(

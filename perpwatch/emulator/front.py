@@ -19,7 +19,7 @@ from typing import Any
 
 from starlette.datastructures import QueryParams
 
-from perpwatch.market.emulator.faults import (
+from perpwatch.emulator.faults import (
     HTML_503,
     ASGIApp,
     FaultConfig,
@@ -32,8 +32,8 @@ from perpwatch.market.emulator.faults import (
     inject,
     respond,
 )
-from perpwatch.market.emulator.limits import IpLimiter, LimitConfig
-from perpwatch.market.emulator.weights import request_weight
+from perpwatch.emulator.limits import IpLimiter, LimitConfig
+from perpwatch.emulator.weights import request_weight
 
 VENUE_PREFIXES = ("/fapi/", "/v5/", "/api/v5/")
 DOWN_MODES = ("503", "drop")

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from perpwatch.market.emulator.weights import REQUEST_WEIGHT_LIMIT_1M
+from perpwatch.emulator.weights import REQUEST_WEIGHT_LIMIT_1M
 from perpwatch.market.sim import SimTicker
 from perpwatch.market.types import Candles, FundingRate
 

@@ -21,10 +21,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from perpwatch.errors import UnknownSymbol
-from perpwatch.market.emulator.bodycache import SecondCache, render_json
-from perpwatch.market.emulator.weights import EmulatorStats, request_weight
-from perpwatch.market.emulator.wire import (
+from perpwatch.emulator.bodycache import SecondCache, render_json
+from perpwatch.emulator.weights import EmulatorStats, request_weight
+from perpwatch.emulator.wire import (
     ASSETS,
     PERPETUAL_DELIVERY_MS,
     RATE_LIMITS,
@@ -41,6 +40,7 @@ from perpwatch.market.emulator.wire import (
     ticker_24hr_entry,
     time_range,
 )
+from perpwatch.errors import UnknownSymbol
 from perpwatch.market.sim import (
     SimUniverse,
     sim_candles,
@@ -252,7 +252,7 @@ def binance_routes(
     emu: BinanceEmulator, cache: SecondCache, clock: Callable[[], float]
 ) -> list[Route]:
     """Starlette routes of the ``/fapi`` endpoints. Limits, faults and latency are applied
-    in front of these (:mod:`perpwatch.market.emulator.front`); all-symbols answers come
+    in front of these (:mod:`perpwatch.emulator.front`); all-symbols answers come
     from ``cache`` within the same second."""
 
     async def endpoint(request: Request) -> Response:

@@ -14,12 +14,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from perpwatch.market.emulator.binance import BinanceEmulator, binance_routes
-from perpwatch.market.emulator.bodycache import SecondCache
-from perpwatch.market.emulator.faults import FaultConfig
-from perpwatch.market.emulator.front import EmulatorApp, new_state
-from perpwatch.market.emulator.limits import LimitConfig
-from perpwatch.market.emulator.venue_routes import bybit_routes, okx_routes
+from perpwatch.emulator.binance import BinanceEmulator, binance_routes
+from perpwatch.emulator.bodycache import SecondCache
+from perpwatch.emulator.faults import FaultConfig
+from perpwatch.emulator.front import EmulatorApp, new_state
+from perpwatch.emulator.limits import LimitConfig
+from perpwatch.emulator.venue_routes import bybit_routes, okx_routes
 from perpwatch.market.sim import SimUniverse
 
 logger = logging.getLogger(__name__)

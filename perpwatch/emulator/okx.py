@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from perpwatch.market.emulator.wire import Params, fmt, quarter_delivery_ms
+from perpwatch.emulator.wire import Params, fmt, quarter_delivery_ms
 from perpwatch.market.sim import (
     SimUniverse,
     sim_funding,

@@ -18,11 +18,11 @@ import httpx
 import numpy as np
 import pytest
 
+from perpwatch.emulator import FaultConfig, running_emulator
+from perpwatch.emulator.faults import KINDS, FaultPlan
 from perpwatch.errors import PerpwatchError, TemporaryExchangeError
 from perpwatch.market.candle_store import CandleStore
 from perpwatch.market.ccxt_market import CcxtMarket
-from perpwatch.market.emulator import FaultConfig, running_emulator
-from perpwatch.market.emulator.faults import KINDS, FaultPlan
 from perpwatch.runtime import open_runtime
 from perpwatch.settings import load_settings
 
