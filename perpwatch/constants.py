@@ -15,3 +15,32 @@ def hama_analysis_key(symbol: str) -> str:
 def funding_rates_key(exchange: str) -> str:
     """``funding:rates:binanceusdm`` -- one exchange's whole funding table."""
     return f"{FUNDING_PREFIX}rates:{exchange}"
+
+
+# --- coordination of processes sharing one Redis (or one Redis Cluster) ----------------
+# Each is a single key, so none needs a hash tag on a cluster.
+SCHEDULER_LEASE_KEY = "hama:scheduler:lease"  # owner id of the one live scheduler
+SCHEDULER_STATE_KEY = "hama:scheduler:state"  # the schedule, shared across leaders (JSON)
+SCHEDULER_CONTROL_KEY = "hama:scheduler:control"  # start/stop asked for through the API
+SYMBOL_UNIVERSE_KEY = "hama:symbols:listed"  # every listed perpetual (JSON list)
+PROCESSES_KEY = "hama:processes"  # hash: process id -> heartbeat record (JSON)
+SHARD_STREAM_KEY = "hama:shards"  # stream of shard jobs, one consumer group of workers
+REFRESH_ERRORS_KEY = "hama:refresh_errors"  # hash: symbol -> last failed refresh (JSON)
+CANDLES_PREFIX = "hama:candles:"
+
+
+def cycle_claim_key(timeframe: str, start_ms: int) -> str:
+    """``hama:cycle:15m:1795577400000`` -- taken with ``SET NX`` by the one process that
+    runs that cycle, so a cycle never runs twice."""
+    return f"hama:cycle:{timeframe}:{start_ms}"
+
+
+def cycle_board_key(cycle_id: str) -> str:
+    """``hama:cycle:15m:1795577400000:shards`` -- hash: the state of each shard."""
+    return f"hama:cycle:{cycle_id}:shards"
+
+
+def candles_key(timeframe: str, symbol: str) -> str:
+    """``hama:candles:15m:BTCUSDT`` -- a symbol's candle history, so any worker can
+    extend it incrementally (binary; not for redis-cli)."""
+    return f"{CANDLES_PREFIX}{timeframe}:{symbol}"
