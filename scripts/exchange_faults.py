@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from bench.common import emulator_process  # noqa: E402
 from perpwatch.api.routers.health import health_report  # noqa: E402
 from perpwatch.market.candle_store import CandleStore  # noqa: E402
-from perpwatch.market.ccxt_market import CcxtMarket  # noqa: E402
+from perpwatch.market.ccxt.market import CcxtMarket  # noqa: E402
 from perpwatch.runtime import Runtime, open_runtime  # noqa: E402
 from perpwatch.settings import load_settings  # noqa: E402
 

@@ -1,6 +1,6 @@
 """The funding-rate monitor: fetch every exchange's funding state, cache it, serve snapshots.
 
-One all-symbols request per exchange (see :mod:`perpwatch.market.funding`). Each
+One all-symbols request per exchange (see :mod:`perpwatch.market.exchanges`). Each
 exchange's table is cached under ``funding:rates:{exchange}`` with the time of its data.
 A refresh that cannot reach an exchange serves that exchange's last cached table instead,
 marked ``data_source: cached`` with its age -- never values made up.

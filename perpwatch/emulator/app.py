@@ -20,7 +20,7 @@ from perpwatch.emulator.faults import FaultConfig
 from perpwatch.emulator.front import EmulatorApp, new_state
 from perpwatch.emulator.limits import LimitConfig
 from perpwatch.emulator.venue_routes import bybit_routes, okx_routes
-from perpwatch.market.sim import SimUniverse
+from perpwatch.market.sim.model import SimUniverse
 
 logger = logging.getLogger(__name__)
 

@@ -41,7 +41,7 @@ from perpwatch.emulator.wire import (
     time_range,
 )
 from perpwatch.errors import UnknownSymbol
-from perpwatch.market.sim import (
+from perpwatch.market.sim.model import (
     SimUniverse,
     sim_candles,
     sim_funding,

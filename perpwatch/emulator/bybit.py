@@ -23,14 +23,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from perpwatch.emulator.wire import Params, fmt, quarter_delivery_ms
-from perpwatch.market.sim import (
+from perpwatch.market.sim.model import (
     SimUniverse,
     sim_funding,
     sim_last_price,
     sim_ticker_24h,
     venue_symbols,
 )
-from perpwatch.market.sim_venues import venue_terms
+from perpwatch.market.sim.venues import venue_terms
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from perpwatch.emulator.wire import Params, fmt, quarter_delivery_ms
-from perpwatch.market.sim import (
+from perpwatch.market.sim.model import (
     SimUniverse,
     sim_funding,
     sim_funding_rate,

@@ -18,7 +18,7 @@ from perpwatch.emulator.bybit import BybitEmulator, BybitError
 from perpwatch.emulator.okx import OkxEmulator, OkxError
 from perpwatch.emulator.weights import EmulatorStats
 from perpwatch.errors import UnknownSymbol
-from perpwatch.market.sim import SimUniverse
+from perpwatch.market.sim.model import SimUniverse
 
 _ALL_INSTRUMENTS = frozenset(
     {

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from perpwatch.emulator.weights import REQUEST_WEIGHT_LIMIT_1M
-from perpwatch.market.sim import SimTicker
+from perpwatch.market.sim.model import SimTicker
 from perpwatch.market.types import Candles, FundingRate
 
 Params = Mapping[str, str]

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 
 from perpwatch.market.base import MarketData
-from perpwatch.market.sim_market import SimMarket
+from perpwatch.market.sim.market import SimMarket
 from perpwatch.settings import Settings
 
 
@@ -18,7 +18,7 @@ def build_market(
     if name == "sim":
         return SimMarket(seed=settings.sim_seed, n_symbols=settings.sim_symbols, clock=clock)
     # imported here: ccxt loads every exchange it knows, seconds of start-up the sim never needs
-    from perpwatch.market.ccxt_market import CcxtMarket
+    from perpwatch.market.ccxt.market import CcxtMarket
 
     return CcxtMarket(
         name,

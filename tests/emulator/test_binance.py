@@ -20,7 +20,7 @@ from perpwatch.emulator import (
     request_weight,
     running_emulator,
 )
-from perpwatch.market.sim import SimUniverse, sim_candles, sim_funding
+from perpwatch.market.sim.model import SimUniverse, sim_candles, sim_funding
 
 TF = 900_000
 UNIVERSE = SimUniverse(42, 160)

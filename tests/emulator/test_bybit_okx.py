@@ -12,8 +12,9 @@ import httpx
 import pytest
 
 from perpwatch.emulator import create_emulator_app, running_emulator
-from perpwatch.market.ccxt_market import CLIENT_OPTIONS, rewrite_api_urls
-from perpwatch.market.sim import SimUniverse, sim_funding, sim_ticker_24h, venue_symbols
+from perpwatch.market.ccxt.market import rewrite_api_urls
+from perpwatch.market.exchanges import EXCHANGES
+from perpwatch.market.sim.model import SimUniverse, sim_funding, sim_ticker_24h, venue_symbols
 
 U = SimUniverse(42, 160)
 HOUR_MS = 3_600_000
@@ -54,7 +55,10 @@ def requests_made(base_url: str) -> dict[str, int]:
 
 
 async def _client(exchange_id: str, base_url: str, *, restricted: bool) -> Any:
-    options = {"defaultType": "swap", **(CLIENT_OPTIONS[exchange_id] if restricted else {})}
+    options = {
+        "defaultType": "swap",
+        **(EXCHANGES[exchange_id].client_options if restricted else {}),
+    }
     ex = getattr(ccxt, exchange_id)({"enableRateLimit": False, "options": options})
     ex.timeout_on_exit = 0  # plain HTTP on loopback: no TLS shutdown to wait for
     ex.urls["api"] = rewrite_api_urls(ex.urls["api"], base_url)

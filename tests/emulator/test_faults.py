@@ -22,7 +22,7 @@ from perpwatch.emulator import FaultConfig, running_emulator
 from perpwatch.emulator.faults import KINDS, FaultPlan
 from perpwatch.errors import PerpwatchError, TemporaryExchangeError
 from perpwatch.market.candle_store import CandleStore
-from perpwatch.market.ccxt_market import CcxtMarket
+from perpwatch.market.ccxt.market import CcxtMarket
 from perpwatch.runtime import open_runtime
 from perpwatch.settings import load_settings
 

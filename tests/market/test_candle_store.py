@@ -7,8 +7,8 @@ import numpy as np
 
 from perpwatch.emulator import running_emulator
 from perpwatch.market.candle_store import CandleStore
-from perpwatch.market.ccxt_market import CcxtMarket
-from perpwatch.market.sim_market import SimMarket
+from perpwatch.market.ccxt.market import CcxtMarket
+from perpwatch.market.sim.market import SimMarket
 
 TF_S = 900
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from perpwatch.market.sim_market import SimMarket
+from perpwatch.market.sim.market import SimMarket
 from perpwatch.market.types import Candles
 from perpwatch.runtime import Runtime, open_runtime
 from perpwatch.scheduler.hama_scheduler import RunInProgress

@@ -1,10 +1,9 @@
-"""Funding snapshots via CcxtMarket + ccxt + the emulator; adapter honesty; simulator venues."""
+"""Funding snapshots via CcxtMarket + ccxt + the emulator; adapter honesty."""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,11 +12,11 @@ import httpx
 import pytest
 
 from perpwatch.emulator import create_emulator_app, running_emulator
-from perpwatch.errors import PermanentExchangeError, UnknownSymbol
-from perpwatch.market.ccxt_market import CcxtMarket
-from perpwatch.market.funding import binance, bybit, okx
-from perpwatch.market.sim import SimUniverse, sim_funding, sim_last_price, sim_ticker_24h
-from perpwatch.market.sim_venues import BASIS_MAX, VENUES, venue_symbols
+from perpwatch.errors import PermanentExchangeError
+from perpwatch.market.ccxt.market import CcxtMarket
+from perpwatch.market.exchanges import binance, bybit, okx
+from perpwatch.market.sim.model import SimUniverse, sim_funding
+from perpwatch.market.sim.venues import VENUES, venue_symbols
 from perpwatch.market.types import Contract
 from tests.support.http_server import serve_app
 
@@ -201,7 +200,7 @@ async def test_binance_skips_what_it_cannot_state_honestly(
     rates["HD/USDT:USDT"] = _premium("HD", T8, mark="")  # no mark price
     intervals = {"HA/USDT:USDT": {"info": {"symbol": "HAUSDT", "fundingIntervalHours": 4}}}
     client = FakeClient(rates=rates, intervals=intervals)
-    with caplog.at_level(logging.WARNING, logger="perpwatch.market.funding"):
+    with caplog.at_level(logging.WARNING, logger="perpwatch.market.exchanges"):
         out = {r.symbol: r for r in await binance.fetch_funding(client, contracts)}
         await binance.fetch_funding(client, contracts)  # the same skips are not logged again
     assert set(out) == {"HAUSDT", "HBUSDT"}
@@ -250,51 +249,3 @@ async def test_okx_interval_is_the_gap_between_settlements_and_prices_must_exist
     assert set(out) == {"OAUSDT"}  # OB: no interval (gap 0); OC: no index price
     assert out["OAUSDT"].funding_interval_h == 2  # as OKX states it, not rounded to 1/4/8
     assert out["OAUSDT"].next_funding_time_ms == T8 and out["OAUSDT"].index_price == 1.49
-
-
-# --- the simulator's venues -----------------------------------------------------------
-
-
-def test_default_venue_is_the_plain_simulator() -> None:
-    for s in list(U)[:40]:
-        f = sim_funding(U, s.symbol, NOW_MS)
-        assert f == sim_funding(U, s.symbol, NOW_MS, "binanceusdm")
-        assert f.funding_interval_h == s.funding_interval_h and f.exchange == "sim"
-    assert venue_symbols(U, "binanceusdm") == [s.symbol for s in U]
-
-
-def test_venues_differ_in_listing_intervals_rates_and_prices() -> None:
-    listed = {v: set(venue_symbols(U, v)) for v in VENUES}
-    where = Counter(frozenset(v for v in VENUES if s.symbol in listed[v]) for s in U)
-    assert where[frozenset(VENUES)] > 100  # most contracts trade everywhere
-    assert where[frozenset({"binanceusdm"})] > 0  # some on one venue, some on two
-    assert where[frozenset({"binanceusdm", "okx"})] > 0
-    assert where[frozenset({"binanceusdm", "bybit"})] > 0
-    both = listed["bybit"] & listed["okx"]
-    for venue in VENUES:
-        counts = Counter(sim_funding(U, n, NOW_MS, venue).funding_interval_h for n in both)
-        assert set(counts) == {1, 4, 8}
-    intervals = [[sim_funding(U, n, NOW_MS, v).funding_interval_h for n in both] for v in VENUES]
-    assert intervals[0] != intervals[1] != intervals[2] != intervals[0]
-    rates = [[sim_funding(U, n, NOW_MS, v).funding_rate for n in sorted(both)] for v in VENUES]
-    assert rates[0] != rates[1] != rates[2] != rates[0]
-    for n in sorted(both)[:30]:
-        base = sim_funding(U, n, NOW_MS).mark_price
-        for venue in ("bybit", "okx"):
-            f = sim_funding(U, n, NOW_MS, venue)
-            assert 0 < abs(f.mark_price / base - 1) <= BASIS_MAX * 1.0001
-            assert f.next_funding_time_ms % (f.funding_interval_h * HOUR_MS) == 0
-            last = sim_last_price(U, n, NOW_MS, venue)
-            assert abs(last / f.mark_price - 1) < 1e-4
-    eth = [sim_ticker_24h(U, "ETHUSDT", NOW_MS, v).quote_volume for v in VENUES]
-    assert eth[0] > eth[1] > eth[2]  # binanceusdm > bybit > okx
-
-
-def test_unlisted_symbols_and_unknown_venues_are_refused() -> None:
-    only_binance = next(s.symbol for s in U if s.symbol not in venue_symbols(U, "bybit"))
-    with pytest.raises(UnknownSymbol):
-        sim_funding(U, only_binance, NOW_MS, "bybit")
-    with pytest.raises(UnknownSymbol):
-        sim_last_price(U, only_binance, NOW_MS, "bybit")
-    with pytest.raises(ValueError, match="unknown venue"):
-        venue_symbols(U, "kraken")

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from perpwatch.market.funding.base import HOUR_MS, build, collect, num, skip, whole
+from perpwatch.market.exchanges.base import HOUR_MS, ExchangeFacts, build, collect, num, skip, whole
 from perpwatch.market.types import Contract, FundingRate
 
 logger = logging.getLogger(__name__)
@@ -67,3 +67,7 @@ async def fetch_funding(client: Any, contracts: Mapping[str, Contract]) -> list[
             )
         )
     return collect(EXCHANGE, out, len(contracts))
+
+
+# Binance reports the IP's used weight in X-MBX-USED-WEIGHT-1M; 2400 per minute is published
+FACTS = ExchangeFacts(EXCHANGE, fetch_funding, weight_header_limit=2400)

@@ -20,7 +20,15 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from perpwatch.market.funding.base import build, collect, hours_from_ms, num, skip, whole
+from perpwatch.market.exchanges.base import (
+    ExchangeFacts,
+    build,
+    collect,
+    hours_from_ms,
+    num,
+    skip,
+    whole,
+)
 from perpwatch.market.types import Contract, FundingRate
 
 logger = logging.getLogger(__name__)
@@ -67,3 +75,7 @@ async def fetch_funding(client: Any, contracts: Mapping[str, Contract]) -> list[
             )
         )
     return collect(EXCHANGE, out, len(contracts))
+
+
+# USDT perpetuals are OKX's "SWAP" instrument type: load only those markets
+FACTS = ExchangeFacts(EXCHANGE, fetch_funding, client_options={"fetchMarkets": {"types": ["swap"]}})

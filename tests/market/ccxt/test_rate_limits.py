@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from perpwatch.emulator import LimitConfig, create_emulator_app, running_emulator
-from perpwatch.market.ccxt_market import CcxtMarket
+from perpwatch.market.ccxt.market import CcxtMarket
 from perpwatch.runtime import open_runtime
 from perpwatch.settings import load_settings
 

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from perpwatch.market.funding.base import build, collect, num, skip, whole
+from perpwatch.market.exchanges.base import ExchangeFacts, build, collect, num, skip, whole
 from perpwatch.market.types import Contract, FundingRate
 
 logger = logging.getLogger(__name__)
@@ -55,3 +55,9 @@ async def fetch_funding(client: Any, contracts: Mapping[str, Contract]) -> list[
             )
         )
     return collect(EXCHANGE, out, len(contracts))
+
+
+# USDT perpetuals live in Bybit's "linear" category: load only those markets
+FACTS = ExchangeFacts(
+    EXCHANGE, fetch_funding, client_options={"fetchMarkets": {"types": ["linear"]}}
+)

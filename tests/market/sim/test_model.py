@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from perpwatch.errors import UnknownSymbol
-from perpwatch.market.sim import (
+from perpwatch.market.sim.model import (
     SimUniverse,
     sim_candles,
     sim_funding,

@@ -4,7 +4,7 @@ The venues list mostly the same contracts but not all of them, pay funding on th
 schedules (1h, 4h and 8h all occur on each), price every contract with a small constant
 basis (within +-0.05%) against the default venue and see different shares of its volume.
 
-Pure and deterministic like :mod:`perpwatch.market.sim`: every value is a function of the
+Pure and deterministic like :mod:`perpwatch.market.sim.model`: every value is a function of the
 universe's seed, the symbol and the venue. The default venue, ``binanceusdm``, is exactly
 the simulator as it was before venues existed: every contract, the universe's funding
 intervals, no basis, the full volume and the original hash streams.
@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from perpwatch.errors import UnknownSymbol
-
-if TYPE_CHECKING:
-    from perpwatch.market.sim import SimUniverse
 
 VENUES: tuple[str, ...] = ("binanceusdm", "bybit", "okx")
 DEFAULT_VENUE = "binanceusdm"
@@ -44,6 +41,30 @@ _SPECS: dict[str, _Spec] = {
     "bybit": _Spec(0.45, ((0.0, 0.12),), (50, 51, 52)),
     "okx": _Spec(0.30, ((0.0, 0.04), (0.12, 0.22)), (60, 61, 62)),
 }
+
+
+class ListedContract(Protocol):
+    """What a venue listing reads of one simulated contract
+    (:class:`~perpwatch.market.sim.model.SimSymbol`)."""
+
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def rank(self) -> int: ...
+    @property
+    def funding_interval_h(self) -> int: ...
+
+
+class Universe(Protocol):
+    """What a venue listing reads of the simulated universe
+    (:class:`~perpwatch.market.sim.model.SimUniverse`): its seed and its contracts in
+    volume order; hashable, as listings are cached per universe. Declared here so this
+    module does not import the simulator."""
+
+    @property
+    def seed(self) -> int: ...
+    def __iter__(self) -> Iterator[ListedContract]: ...
+    def __hash__(self) -> int: ...
 
 
 def _unit(*parts: int | str) -> float:
@@ -76,7 +97,7 @@ class VenueListing:
 
 
 @functools.lru_cache(maxsize=64)
-def venue_listing(universe: SimUniverse, venue: str) -> VenueListing:
+def venue_listing(universe: Universe, venue: str) -> VenueListing:
     """The listing of ``venue`` (one of :data:`VENUES`) over ``universe``."""
     try:
         spec = _SPECS[venue]
@@ -113,7 +134,7 @@ def venue_listing(universe: SimUniverse, venue: str) -> VenueListing:
     return VenueListing(venue, MappingProxyType(terms))
 
 
-def venue_terms(universe: SimUniverse, venue: str, symbol: str) -> VenueTerms:
+def venue_terms(universe: Universe, venue: str, symbol: str) -> VenueTerms:
     """The terms of ``symbol`` on ``venue``; :class:`UnknownSymbol` where it is not listed."""
     try:
         return venue_listing(universe, venue).terms[symbol]
@@ -121,6 +142,6 @@ def venue_terms(universe: SimUniverse, venue: str, symbol: str) -> VenueTerms:
         raise UnknownSymbol(symbol) from None
 
 
-def venue_symbols(universe: SimUniverse, venue: str) -> list[str]:
+def venue_symbols(universe: Universe, venue: str) -> list[str]:
     """The contracts ``venue`` lists, highest volume first."""
     return venue_listing(universe, venue).symbols

@@ -1,4 +1,5 @@
-"""What the per-exchange funding adapters share: field parsing, validation, skip logging.
+"""What the per-exchange modules share: the facts record, and the funding parsers' field
+parsing, validation and skip logging.
 
 Every adapter reads the exchange's own fields (ccxt's parsed structures keep them under
 ``info``) and builds :class:`~perpwatch.market.types.FundingRate` only from values the
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from perpwatch.market.types import Contract, FundingRate
@@ -21,6 +23,21 @@ HOUR_MS = 3_600_000
 Fetcher = Callable[[Any, Mapping[str, Contract]], Awaitable[list[FundingRate]]]
 
 _logged: set[tuple[str, str, str]] = set()
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeFacts:
+    """What perpwatch knows about one ccxt exchange: its funding parser and the client
+    settings that differ between exchanges."""
+
+    id: str  # the ccxt exchange id, e.g. binanceusdm
+    fetch_funding: Fetcher
+    # ccxt options of this exchange, merged over {"defaultType": "swap"}: load only the
+    # markets perpwatch uses
+    client_options: Mapping[str, Any] = field(default_factory=dict)
+    # the IP's published request weight limit per minute, when the exchange reports the
+    # used weight in X-MBX-USED-WEIGHT-* headers (exchangeInfo.rateLimits replaces it)
+    weight_header_limit: int | None = None
 
 
 def num(value: Any) -> float | None:

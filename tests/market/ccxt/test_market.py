@@ -11,7 +11,7 @@ import pytest
 
 from perpwatch.emulator import create_emulator_app, running_emulator
 from perpwatch.errors import PermanentExchangeError, TemporaryExchangeError, UnknownSymbol
-from perpwatch.market.ccxt_market import CcxtMarket, rewrite_api_urls
+from perpwatch.market.ccxt.market import CcxtMarket, rewrite_api_urls
 from tests.support.http_server import serve_app
 
 Scope = MutableMapping[str, Any]

@@ -21,8 +21,8 @@ from typing import Any
 import ccxt.async_support as ccxt_async
 
 from perpwatch.errors import PermanentExchangeError, RateLimited, TemporaryExchangeError
-from perpwatch.market.retry import ExchangeGate
-from perpwatch.market.weight_budget import Ticket, WeightBudget, used_weight
+from perpwatch.market.ccxt.retry import ExchangeGate
+from perpwatch.market.ccxt.weight_budget import Ticket, WeightBudget, used_weight
 
 _WEIGHT: ContextVar[float] = ContextVar("perpwatch_request_weight", default=1.0)
 _TICKET: ContextVar[Ticket | None] = ContextVar("perpwatch_request_ticket", default=None)

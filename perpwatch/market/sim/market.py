@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from perpwatch.errors import InvalidInput, UnknownSymbol
-from perpwatch.market.sim import (
+from perpwatch.market.sim.model import (
     EXCHANGE,
     SimSymbol,
     SimUniverse,

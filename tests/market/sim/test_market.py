@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from perpwatch.errors import UnknownSymbol
-from perpwatch.market.sim import sim_candles, sim_last_price
-from perpwatch.market.sim_market import SimMarket
+from perpwatch.market.sim.market import SimMarket
+from perpwatch.market.sim.model import sim_candles, sim_last_price
 from perpwatch.market.types import FundingRate
 
 TF = 900_000

@@ -5,12 +5,12 @@ every ccxt error converted into perpwatch's own types here and nowhere else.
 
 Rate limits, in three layers: ccxt's own limiter in its rolling-window mode (a one-minute
 window of request weight, as Binance counts it; ccxt budgets half of Binance's published
-2400/min for this process); :class:`~perpwatch.market.weight_budget.WeightBudget`, which
+2400/min for this process); :class:`~perpwatch.market.ccxt.weight_budget.WeightBudget`, which
 reads the exchange's count of the whole IP's usage (``X-MBX-USED-WEIGHT-1M``, other
 processes included) and holds requests back before the published limit is reached; and
-:class:`~perpwatch.market.retry.ExchangeGate`, which stops all of this exchange's traffic
+:class:`~perpwatch.market.ccxt.retry.ExchangeGate`, which stops all of this exchange's traffic
 for the ``Retry-After`` of a 429/418 answer, resumes by itself, and stops sending while
-the exchange looks down (the breaker). HTTP hooks: :mod:`perpwatch.market.ccxt_client`.
+the exchange looks down (the breaker). HTTP hooks: :mod:`perpwatch.market.ccxt.client`.
 """
 
 from __future__ import annotations
@@ -33,11 +33,11 @@ from perpwatch.errors import (
     TemporaryExchangeError,
     UnknownSymbol,
 )
-from perpwatch.market.ccxt_client import client_class
-from perpwatch.market.funding import fetcher_for
-from perpwatch.market.retry import ExchangeGate, call_with_retries
+from perpwatch.market.ccxt.client import client_class
+from perpwatch.market.ccxt.retry import ExchangeGate, call_with_retries
+from perpwatch.market.ccxt.weight_budget import WeightBudget
+from perpwatch.market.exchanges import facts_for
 from perpwatch.market.types import Candles, Contract, FundingRate, timeframe_ms
-from perpwatch.market.weight_budget import WeightBudget
 from perpwatch.symbols import canonical_from_parts
 
 logger = logging.getLogger(__name__)
@@ -45,17 +45,8 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MARKETS_MAX_AGE_S = 6 * 3600.0
-# ccxt options per exchange: load only the markets perpwatch uses (USDT perpetuals live in
-# Bybit's "linear" category and OKX's "SWAP" instrument type)
-CLIENT_OPTIONS: dict[str, dict[str, Any]] = {
-    "bybit": {"fetchMarkets": {"types": ["linear"]}},
-    "okx": {"fetchMarkets": {"types": ["swap"]}},
-}
 _HOST = re.compile(r"^https?://[^/]+")
 _TAG = re.compile(r"<[^>]{0,200}>")
-# exchanges reporting the IP's used request weight in X-MBX-USED-WEIGHT-* headers, with
-# their published limit per minute (exchangeInfo.rateLimits replaces it once loaded)
-WEIGHT_HEADER_LIMITS: dict[str, int] = {"binanceusdm": 2400}
 
 
 def rewrite_api_urls(urls: Any, base_url: str) -> Any:
@@ -131,7 +122,8 @@ class CcxtMarket:
         self.gate = ExchangeGate(
             name=exchange_id, breaker_failures=breaker_failures, breaker_probe_s=breaker_probe_s
         )
-        published = WEIGHT_HEADER_LIMITS.get(exchange_id)
+        facts = facts_for(exchange_id)
+        published = None if facts is None else facts.weight_header_limit
         self.budget: WeightBudget | None = (
             None
             if published is None
@@ -144,7 +136,7 @@ class CcxtMarket:
             "rateLimiterAlgorithm": "rollingWindow",
             "rollingWindowSize": 60_000,
             "timeout": int(timeout_s * 1000),
-            "options": {"defaultType": "swap", **CLIENT_OPTIONS.get(exchange_id, {})},
+            "options": {"defaultType": "swap", **(facts.client_options if facts else {})},
         }
         self._client: Any = client_class(exchange_id)(config)
         self._client.perpwatch_gate = self.gate
@@ -225,14 +217,14 @@ class CcxtMarket:
 
     async def fetch_funding_rates(self) -> list[FundingRate]:
         """Funding rate, interval, next funding time, mark and index price of every listed
-        USDT perpetual, from the exchange's all-symbol endpoints (perpwatch.market.funding);
+        USDT perpetual, from the exchange's all-symbol endpoints (perpwatch.market.exchanges);
         contracts the exchange gave incomplete data for are left out (and logged)."""
-        fetch = fetcher_for(self._id)
-        if fetch is None:
+        facts = facts_for(self._id)
+        if facts is None:
             raise PermanentExchangeError(f"{self._id}: no funding adapter for this exchange")
         contracts = await self.contracts()
         return await self._request(
-            f"{self._id} funding rates", lambda: fetch(self._client, contracts)
+            f"{self._id} funding rates", lambda: facts.fetch_funding(self._client, contracts)
         )
 
     async def contract(self, symbol: str) -> Contract:

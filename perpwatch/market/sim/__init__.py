@@ -1,0 +1,1 @@
+"""The deterministic simulated market: the pure model, its venues, and ``SimMarket``."""
