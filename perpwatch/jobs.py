@@ -1,23 +1,34 @@
 """The operations perpwatch runs as async tasks, by name.
 
 ``ctx`` is the process's :class:`~perpwatch.runtime.Runtime` -- the API's, or a
-``perpwatch worker``'s own when tasks run on other machines.
+``perpwatch worker``'s own when tasks run on other machines. The operations see it as a
+:class:`JobContext`, so this module does not import the runtime that imports it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from perpwatch.errors import InvalidInput
 from perpwatch.symbols import normalize_symbol
 from perpwatch.tasks.operations import OperationRegistry
 
 if TYPE_CHECKING:
-    from perpwatch.runtime import Runtime
+    from perpwatch.analysis.funding_monitor import FundingMonitor
+    from perpwatch.scheduler.hama_scheduler import HamaScheduler
 
 FUNDING_REFRESH = "funding.refresh"
 HAMA_REFRESH = "hama.refresh"
 MAX_REFRESH_SYMBOLS = 5000
+
+
+class JobContext(Protocol):
+    """What the operations use of their ``ctx`` (a :class:`~perpwatch.runtime.Runtime`)."""
+
+    @property
+    def funding(self) -> FundingMonitor: ...
+    @property
+    def scheduler(self) -> HamaScheduler: ...
 
 
 def _strict_bool(params: dict[str, Any], name: str) -> bool:
@@ -37,7 +48,7 @@ def validate_funding(params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def funding_refresh(ctx: Runtime, params: dict[str, Any]) -> dict[str, Any]:
+async def funding_refresh(ctx: JobContext, params: dict[str, Any]) -> dict[str, Any]:
     return await ctx.funding.refresh(
         fast_mode=bool(params["fast_mode"]), cache_only=bool(params["cache_only"])
     )
@@ -55,7 +66,7 @@ def validate_hama(params: dict[str, Any]) -> dict[str, Any]:
     return {"symbols": list(dict.fromkeys(normalize_symbol(s) for s in symbols))}
 
 
-async def hama_refresh(ctx: Runtime, params: dict[str, Any]) -> dict[str, Any]:
+async def hama_refresh(ctx: JobContext, params: dict[str, Any]) -> dict[str, Any]:
     symbols = params.get("symbols")
     summary = await ctx.scheduler.run_once(list(symbols) if symbols else None)
     return summary.as_dict()

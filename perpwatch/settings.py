@@ -13,8 +13,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from perpwatch.errors import ConfigError, InvalidInput
-from perpwatch.market.types import TIMEFRAME_MS
 from perpwatch.symbols import normalize_symbol
+from perpwatch.types import TIMEFRAME_MS
 
 SUPPORTED_MARKETS = ("binanceusdm", "bybit", "okx", "sim")
 MaType = Literal["EMA", "SMA", "WMA"]

@@ -49,7 +49,8 @@ from perpwatch.market.sim.model import (
     sim_last_price,
     sim_ticker_24h,
 )
-from perpwatch.market.types import TIMEFRAME_MS, Candles
+from perpwatch.market.types import Candles
+from perpwatch.types import TIMEFRAME_MS
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from perpwatch.market.types import FloatArray
+from perpwatch.types import FloatArray
 
 
 def as_series(x: npt.ArrayLike, name: str = "x") -> FloatArray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from perpwatch.indicators._core import as_series, check_period, first_valid, nan_array, wilder
-from perpwatch.market.types import FloatArray
+from perpwatch.types import FloatArray
 
 
 def true_range(high: FloatArray, low: FloatArray, close: FloatArray) -> FloatArray:

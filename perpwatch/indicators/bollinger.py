@@ -9,7 +9,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from perpwatch.errors import InsufficientData
 from perpwatch.indicators._core import as_series, check_period, nan_array
-from perpwatch.market.types import FloatArray
+from perpwatch.types import FloatArray
 
 
 @dataclass(frozen=True, slots=True)

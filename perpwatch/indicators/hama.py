@@ -28,7 +28,7 @@ import numpy.typing as npt
 from perpwatch.errors import InsufficientData
 from perpwatch.indicators._core import as_series, check_period
 from perpwatch.indicators.moving_averages import MA_TYPES, MaType, moving_average
-from perpwatch.market.types import FloatArray
+from perpwatch.types import FloatArray
 
 BoolArray = npt.NDArray[np.bool_]
 

@@ -12,7 +12,7 @@ from perpwatch.indicators._core import (
     nan_array,
 )
 from perpwatch.indicators.moving_averages import ema
-from perpwatch.market.types import FloatArray
+from perpwatch.types import FloatArray
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from perpwatch.indicators._core import (
     first_valid,
     nan_array,
 )
-from perpwatch.market.types import FloatArray
+from perpwatch.types import FloatArray
 
 MaType = Literal["EMA", "SMA", "WMA"]
 MA_TYPES: tuple[str, ...] = get_args(MaType)

@@ -6,7 +6,7 @@ import numpy as np
 
 from perpwatch.indicators._core import as_series, check_period, nan_array
 from perpwatch.indicators.moving_averages import sma
-from perpwatch.market.types import FloatArray
+from perpwatch.types import FloatArray
 
 
 def volume_ratio(volume: FloatArray, n: int = 20) -> FloatArray:

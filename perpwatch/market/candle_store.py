@@ -23,7 +23,8 @@ import numpy as np
 
 from perpwatch.errors import TemporaryExchangeError
 from perpwatch.market.base import MarketData
-from perpwatch.market.types import Candles, timeframe_ms
+from perpwatch.market.types import Candles
+from perpwatch.types import timeframe_ms
 
 logger = logging.getLogger(__name__)
 

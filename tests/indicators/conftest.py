@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from perpwatch.market.types import FloatArray
+from perpwatch.types import FloatArray
 
 N_BARS = 600
 

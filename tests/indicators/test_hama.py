@@ -14,7 +14,7 @@ from perpwatch.indicators.hama import (
     hama_state,
     min_candles,
 )
-from perpwatch.market.types import FloatArray
+from perpwatch.types import FloatArray
 
 from .conftest import Ohlcv
 

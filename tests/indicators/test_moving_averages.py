@@ -7,7 +7,7 @@ import pytest
 import talib
 
 from perpwatch.indicators.moving_averages import ema, moving_average, sma, wma
-from perpwatch.market.types import FloatArray
+from perpwatch.types import FloatArray
 
 from .conftest import CompareFn, Ohlcv
 

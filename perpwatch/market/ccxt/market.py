@@ -37,8 +37,9 @@ from perpwatch.market.ccxt.client import client_class
 from perpwatch.market.ccxt.retry import ExchangeGate, call_with_retries
 from perpwatch.market.ccxt.weight_budget import WeightBudget
 from perpwatch.market.exchanges import facts_for
-from perpwatch.market.types import Candles, Contract, FundingRate, timeframe_ms
+from perpwatch.market.types import Candles, Contract, FundingRate
 from perpwatch.symbols import canonical_from_parts
+from perpwatch.types import timeframe_ms
 
 logger = logging.getLogger(__name__)
 

@@ -21,8 +21,9 @@ from perpwatch.market.sim.model import (
     sim_funding,
     sim_ticker_24h,
 )
-from perpwatch.market.types import Candles, Contract, FundingRate, timeframe_ms
+from perpwatch.market.types import Candles, Contract, FundingRate
 from perpwatch.symbols import normalize_symbol
+from perpwatch.types import timeframe_ms
 
 MAX_CANDLES = 1500  # what Binance USD-M serves per klines request
 

@@ -21,7 +21,8 @@ import numpy.typing as npt
 from perpwatch.errors import UnknownSymbol
 from perpwatch.market.sim.venues import DEFAULT_VENUE, venue_terms
 from perpwatch.market.sim.venues import venue_symbols as venue_symbols
-from perpwatch.market.types import Candles, FloatArray, FundingRate, IntArray
+from perpwatch.market.types import Candles, FundingRate
+from perpwatch.types import FloatArray, IntArray
 
 U64Array = npt.NDArray[np.uint64]
 
