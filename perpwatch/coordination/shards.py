@@ -36,6 +36,17 @@ STREAM_MAXLEN = 100_000
 MAX_ATTEMPTS = 3  # a shard that failed this many times (its workers died) is given up
 BOARD_FAILURES_KEPT = 20
 
+# XCLAIM ... JUSTID resets the idle time, but it would also take an entry that another
+# worker took over; so claim only while XPENDING still names this consumer (atomic).
+_TOUCH = """
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)
+if p[1] ~= nil and p[1][2] == ARGV[3] then
+  redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[3], 0, ARGV[2], 'JUSTID')
+  return 1
+end
+return 0
+"""
+
 ShardStatus = Literal["queued", "running", "done", "failed"]
 
 
@@ -178,12 +189,14 @@ class ShardQueue:
         entries = answer[1] if answer else []
         return [self._job(eid, f) for eid, f in entries if f]
 
-    async def touch(self, consumer: str, entry_id: str) -> None:
-        """Reset the entry's idle time: this worker is alive and still on it."""
+    async def touch(self, consumer: str, entry_id: str) -> bool:
+        """Reset the entry's idle time: this worker is alive and still on it. ``False``
+        when the entry is no longer this consumer's (another worker took it over)."""
         try:
-            await self._client.xclaim(SHARD_STREAM_KEY, GROUP, consumer, 0, [entry_id], justid=True)
+            done = await self._client.eval(_TOUCH, 1, SHARD_STREAM_KEY, GROUP, entry_id, consumer)
         except REDIS_ERRORS as e:
-            raise _edge("XCLAIM", e) from e
+            raise _edge("touch", e) from e
+        return bool(done)
 
     async def finish(self, job: ShardJob) -> None:
         try:

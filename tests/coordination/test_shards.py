@@ -46,10 +46,13 @@ async def test_a_dead_workers_shard_is_reclaimed_a_live_ones_is_not(client: Redi
     alive = await q.take("alive", block_ms=50)
     assert dead is not None and alive is not None
     await asyncio.sleep(0.3)
-    await q.touch("alive", alive.entry_id)  # the live worker keeps touching its shard
+    assert await q.touch("alive", alive.entry_id)  # the live worker keeps touching its shard
     got = await q.reclaim("rescuer", min_idle_ms=200, count=10)
     assert [j.index for j in got] == [dead.index]
     assert await q.reclaim("rescuer2", min_idle_ms=200, count=10) == []
+    # the dead worker, were it only slow, can no longer touch (and so take back) its shard
+    assert not await q.touch("dead", dead.entry_id)
+    assert await q.touch("rescuer", dead.entry_id)
 
 
 async def test_state_is_not_written_once_the_board_is_gone(client: RedisClient) -> None:
