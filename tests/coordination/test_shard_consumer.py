@@ -18,6 +18,7 @@ class Ledger:
         self.writes: dict[str, int] = {}
         self.delay_s = delay_s
         self.failing = failing
+        self.four_written = asyncio.Event()
 
     async def refresh(self, symbol: str, cycle_id: str) -> Outcome:
         if self.written.get(symbol) == cycle_id:
@@ -27,6 +28,8 @@ class Ledger:
             raise TemporaryExchangeError(f"{symbol}: exchange said no")
         self.written[symbol] = cycle_id
         self.writes[symbol] = self.writes.get(symbol, 0) + 1
+        if len(self.writes) >= 4:
+            self.four_written.set()
         return "ok"
 
 
@@ -85,8 +88,7 @@ async def test_a_killed_workers_shard_is_redone_without_writing_a_symbol_twice(
     victim = consumer(client, "victim", ledger)
     victim.start()
     await q.publish(cycle_id="c2", timeframe="15m", shards=split(symbols, 12), meta={})
-    while len(ledger.writes) < 4:  # mid-shard: some symbols written, most not
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(ledger.four_written.wait(), 5)  # mid-shard: some written, most not
     await victim.stop()  # dies: no report, no ack
     _, states = await q.board("c2")
     assert states[0].state == "running" and states[0].worker == "victim"
