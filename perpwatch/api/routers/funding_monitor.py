@@ -21,7 +21,7 @@ from perpwatch.api.deps import RuntimeDep
 from perpwatch.api.logsafe import clip
 from perpwatch.api.openapi import AUTH_CONDITIONAL
 from perpwatch.api.responses import errors
-from perpwatch.api.schemas_funding import (
+from perpwatch.api.schemas.funding import (
     ArbitrageTable,
     FundingError,
     FundingSnapshot,

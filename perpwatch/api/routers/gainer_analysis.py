@@ -26,7 +26,7 @@ from perpwatch.api.deps import (
 from perpwatch.api.envelope import Envelope, ok
 from perpwatch.api.openapi import AUTH_CONDITIONAL, AUTH_REQUIRED
 from perpwatch.api.responses import errors
-from perpwatch.api.schemas import (
+from perpwatch.api.schemas.analysis import (
     AnalyzeRequest,
     CacheStats,
     RefreshRequest,

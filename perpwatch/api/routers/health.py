@@ -11,7 +11,7 @@ from perpwatch import __version__
 from perpwatch.api.deps import RuntimeDep
 from perpwatch.api.envelope import Envelope, ok
 from perpwatch.api.responses import errors
-from perpwatch.api.schemas_tasks import HealthReport, NotReady
+from perpwatch.api.schemas.tasks import HealthReport, NotReady
 from perpwatch.runtime import Runtime
 
 router = APIRouter(tags=["health"])

@@ -16,7 +16,7 @@ from perpwatch.api.envelope import Envelope, error, ok
 from perpwatch.api.logsafe import clip
 from perpwatch.api.openapi import AUTH_REQUIRED
 from perpwatch.api.responses import errors
-from perpwatch.api.schemas_tasks import TaskList, TaskView
+from perpwatch.api.schemas.tasks import TaskList, TaskView
 from perpwatch.api.task_views import task_view
 from perpwatch.tasks.models import FINISHED_STATUSES, TaskStatus
 
