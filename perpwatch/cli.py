@@ -130,7 +130,7 @@ def cmd_trigger(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     from perpwatch.jobs import build_registry
     from perpwatch.runtime import open_runtime
-    from perpwatch.tasks.worker import run_worker
+    from perpwatch.tasks.saq.worker import run_worker
 
     settings = _settings(args)
     configure_logging(settings.log_level)

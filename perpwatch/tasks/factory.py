@@ -10,7 +10,7 @@ from perpwatch.tasks.base import TaskManager
 from perpwatch.tasks.fallback import FallbackTaskManager
 from perpwatch.tasks.inprocess import InProcessTaskManager
 from perpwatch.tasks.operations import OperationRegistry
-from perpwatch.tasks.saq_backend import SaqTaskManager
+from perpwatch.tasks.saq.backend import SaqTaskManager
 
 LOCAL_ID_PREFIX = "local-"
 

@@ -20,7 +20,7 @@ from perpwatch.tasks.base import clamp_limit
 from perpwatch.tasks.errors import TaskBackendUnavailable
 from perpwatch.tasks.inprocess import InProcessTaskManager
 from perpwatch.tasks.models import SubmitResult, TaskInfo, TaskStatus
-from perpwatch.tasks.saq_backend import SaqTaskManager
+from perpwatch.tasks.saq.backend import SaqTaskManager
 
 logger = logging.getLogger(__name__)
 

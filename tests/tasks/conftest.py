@@ -63,7 +63,7 @@ class WorkerProcess:
 def saq_worker(
     redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WorkerProcess]:
-    """``python -m tests.tasks.saq_worker_main`` on the shared redis-server, for the module.
+    """``python -m tests.tasks.saq.worker_main`` on the shared redis-server, for the module.
 
     Teardown sends SIGTERM and checks the worker drained and exited cleanly.
     """
@@ -71,7 +71,7 @@ def saq_worker(
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.tasks.saq_worker_main", redis_server.url],
+            [sys.executable, "-m", "tests.tasks.saq.worker_main", redis_server.url],
             cwd=ROOT,
             env=env,
             stdout=out,

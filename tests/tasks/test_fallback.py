@@ -11,7 +11,7 @@ import pytest
 from perpwatch.tasks.errors import TaskBackendUnavailable
 from perpwatch.tasks.fallback import FallbackTaskManager
 from perpwatch.tasks.inprocess import InProcessTaskManager
-from perpwatch.tasks.saq_backend import SaqTaskManager
+from perpwatch.tasks.saq.backend import SaqTaskManager
 from tests.tasks.conftest import SAQ_WARNINGS, wait_status
 from tests.tasks.ops import Probe, build_registry
 

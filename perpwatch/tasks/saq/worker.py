@@ -1,7 +1,7 @@
 """SAQ workers: the jobs of the ``perpwatch`` queue, run with an :class:`OperationRegistry`.
 
 ``run_worker`` is what a ``perpwatch worker`` process runs (on any machine that reaches
-the Redis); :class:`~perpwatch.tasks.saq_backend.SaqTaskManager` runs the same worker
+the Redis); :class:`~perpwatch.tasks.saq.backend.SaqTaskManager` runs the same worker
 inside the app when ``TASK_LOCAL_WORKER`` is on, so one instance works alone.
 
 Stopping drains: the worker takes no new jobs, running ones get up to ``grace_s`` to
@@ -24,14 +24,14 @@ from saq.queue.redis import RedisQueue
 from saq.types import Context
 
 from perpwatch.tasks.operations import OperationRegistry
-from perpwatch.tasks.saq_jobs import (
+from perpwatch.tasks.saq.jobs import (
     JOB_FUNCTION,
     QUEUE_NAME,
     REDIS_ERRORS,
     make_job_function,
     redis_client,
 )
-from perpwatch.tasks.saq_queue import WorkerQueue
+from perpwatch.tasks.saq.queue import WorkerQueue
 
 logger = logging.getLogger(__name__)
 

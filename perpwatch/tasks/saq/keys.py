@@ -22,7 +22,7 @@ from saq.job import Job
 from saq.queue.redis import RedisQueue
 
 from perpwatch.constants import TASK_PREFIX
-from perpwatch.tasks.saq_jobs import ACTIVE_JOB_STATUSES
+from perpwatch.tasks.saq.jobs import ACTIVE_JOB_STATUSES
 
 DEDUP_GRACE_S = 86400.0
 CLAIM_WAIT_S = 2.0  # how long a claimed-but-not-yet-enqueued task may take to appear

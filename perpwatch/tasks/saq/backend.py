@@ -3,8 +3,8 @@ task; ``perpwatch worker`` processes (and, with ``local_worker``, this one) run 
 
 * task id = SAQ job key: random (:func:`~perpwatch.tasks.base.new_task_id`), never the
   dedup key, so a finished task and a new identical one never share an id.
-* dedup: a claim key per dedup key, see :mod:`perpwatch.tasks.saq_keys`.
-* ``list``: a sorted-set index, see :mod:`perpwatch.tasks.saq_keys`.
+* dedup: a claim key per dedup key, see :mod:`perpwatch.tasks.saq.keys`.
+* ``list``: a sorted-set index, see :mod:`perpwatch.tasks.saq.keys`.
 * results expire with the SAQ job record (``ttl`` = ``result_ttl_s``); a job still
   queued or running has no expiry (SAQ's rule).
 """
@@ -29,7 +29,7 @@ from perpwatch.tasks.errors import TaskBackendUnavailable, TasksClosed
 from perpwatch.tasks.execution import prepare
 from perpwatch.tasks.models import SubmitResult, TaskInfo, TaskStatus
 from perpwatch.tasks.operations import OperationRegistry
-from perpwatch.tasks.saq_jobs import (
+from perpwatch.tasks.saq.jobs import (
     ACTIVE_JOB_STATUSES,
     CANCEL_REASON,
     JOB_FUNCTION,
@@ -40,9 +40,9 @@ from perpwatch.tasks.saq_jobs import (
     saq_timeout,
     saq_ttl,
 )
-from perpwatch.tasks.saq_keys import DEDUP_GRACE_S, DedupClaims, TaskIndex
-from perpwatch.tasks.saq_queue import WorkerQueue
-from perpwatch.tasks.worker import (
+from perpwatch.tasks.saq.keys import DEDUP_GRACE_S, DedupClaims, TaskIndex
+from perpwatch.tasks.saq.queue import WorkerQueue
+from perpwatch.tasks.saq.worker import (
     build_worker,
     close_queue,
     open_worker_queue,

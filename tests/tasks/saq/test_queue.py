@@ -9,8 +9,8 @@ import redis.asyncio as aioredis
 from saq.job import Job, Status
 from saq.queue.redis import RedisQueue
 
-from perpwatch.tasks.saq_jobs import JOB_FUNCTION, redis_client
-from perpwatch.tasks.saq_queue import WorkerQueue
+from perpwatch.tasks.saq.jobs import JOB_FUNCTION, redis_client
+from perpwatch.tasks.saq.queue import WorkerQueue
 from tests.tasks.conftest import SAQ_WARNINGS
 
 pytestmark = SAQ_WARNINGS

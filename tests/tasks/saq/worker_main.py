@@ -1,4 +1,4 @@
-"""``python -m tests.tasks.saq_worker_main REDIS_URL [QUEUE]``: a SAQ worker process
+"""``python -m tests.tasks.saq.worker_main REDIS_URL [QUEUE]``: a SAQ worker process
 running the test operations until SIGTERM (what ``perpwatch worker`` does in production)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 
-from perpwatch.tasks.worker import run_worker
+from perpwatch.tasks.saq.worker import run_worker
 from tests.tasks.ops import build_registry
 
 

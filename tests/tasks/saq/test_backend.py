@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from perpwatch.tasks.errors import TasksClosed
-from perpwatch.tasks.saq_backend import SaqTaskManager
+from perpwatch.tasks.saq.backend import SaqTaskManager
 from tests.tasks.conftest import SAQ_WARNINGS, WorkerProcess, wait_status, wait_until
 from tests.tasks.ops import Probe, build_registry
 

@@ -24,7 +24,7 @@ import redis.asyncio as aioredis
 from saq.job import Job
 from saq.queue.redis import RedisQueue
 
-from perpwatch.tasks.saq_jobs import REDIS_ERRORS
+from perpwatch.tasks.saq.jobs import REDIS_ERRORS
 
 logger = logging.getLogger(__name__)
 
