@@ -77,10 +77,8 @@ class ShardConsumer:
         }
 
     def start(self) -> None:
-        if self._tasks:
-            return
-        self._spawn(self._take_loop(), "perpwatch-shards-take")
-        self._spawn(self._reclaim_loop(), "perpwatch-shards-reclaim")
+        if not self._tasks:
+            self._spawn(self._loop(), "perpwatch-shards")
 
     async def stop(self) -> None:
         """Stop at once; an unfinished shard stays pending and another worker redoes it."""
@@ -96,40 +94,42 @@ class ShardConsumer:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _take_loop(self) -> None:
+    async def _loop(self) -> None:
+        """With a slot free: first a dead worker's shard (checked every half reclaim
+        period), else the next new one."""
+        next_reclaim = 0.0
         while True:
             await self._free.acquire()
             try:
-                job = await self._queue.take(self.consumer_id, block_ms=BLOCK_MS)
+                job: ShardJob | None = None
+                if time.monotonic() >= next_reclaim:
+                    next_reclaim = time.monotonic() + self._reclaim_ms / 2000
+                    reclaimed = await self._queue.reclaim(
+                        self.consumer_id, min_idle_ms=self._reclaim_ms
+                    )
+                    if reclaimed:
+                        job = reclaimed[0]
+                        self.shards_reclaimed += 1
+                        logger.warning(
+                            "taking over shard %d of cycle %s: its worker stopped working on it",
+                            job.index,
+                            job.cycle_id,
+                        )
+                if job is None:
+                    block_ms = min(BLOCK_MS, self._reclaim_ms // 2)
+                    job = await self._queue.take(self.consumer_id, block_ms=block_ms)
             except CacheUnavailable as e:
                 self._free.release()
                 logger.debug("taking a shard failed: %s", e)
                 await asyncio.sleep(RETRY_AFTER_ERROR_S)
                 continue
+            except BaseException:
+                self._free.release()
+                raise
             if job is None:
                 self._free.release()
                 continue
             self._spawn(self._run_released(job), f"perpwatch-shard-{job.index}")
-
-    async def _reclaim_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._reclaim_ms / 2000)
-            if len(self.running) >= self._slots:
-                continue  # every slot busy: leave it to a worker with room
-            try:
-                jobs = await self._queue.reclaim(self.consumer_id, min_idle_ms=self._reclaim_ms)
-            except CacheUnavailable as e:
-                logger.debug("reclaiming shards failed: %s", e)
-                continue
-            for job in jobs:
-                self.shards_reclaimed += 1
-                logger.warning(
-                    "taking over shard %d of cycle %s: its worker stopped working on it",
-                    job.index,
-                    job.cycle_id,
-                )
-                await self._free.acquire()
-                self._spawn(self._run_released(job), f"perpwatch-shard-{job.index}")
 
     async def _run_released(self, job: ShardJob) -> None:
         self.running[job.entry_id] = job
