@@ -16,13 +16,12 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import sys
 import time
 from typing import Any
 
 import httpx
 
-from bench.common import ROOT, RedisServer, free_port, percentile, process, wait_http
+from bench.common import ROOT, PerpwatchProcess, RedisServer, free_port, percentile
 
 API = "/api/gainer-analysis"
 
@@ -37,8 +36,8 @@ def run_once(env: dict[str, str], requests: int) -> dict[str, Any]:
         "PYTHONPATH": str(ROOT),
     }
     url = f"http://127.0.0.1:{port}"
-    with process([sys.executable, "-m", "perpwatch", "serve"], env=env):
-        wait_http(f"{url}/health/ready", timeout_s=120)
+    with PerpwatchProcess(["serve"], env=env) as server:
+        server.wait_http(f"{url}/health/ready", timeout_s=120)
         symbols = httpx.get(f"{url}{API}/scheduler/status").json()["data"]["symbols"]
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         bodies = [json.dumps({"symbol": s}) for s in symbols]

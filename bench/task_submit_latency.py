@@ -18,18 +18,16 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import sys
 import time
 from typing import Any
 
 from bench.common import (
     ROOT,
+    PerpwatchProcess,
     RedisServer,
     emulator_process,
     free_port,
     percentile,
-    process,
-    wait_http,
 )
 
 PACE_S = 0.02  # 50 submissions a second
@@ -48,8 +46,8 @@ def run_once(env: dict[str, str], requests: int, exchange_url: str) -> dict[str,
         "PYTHONPATH": str(ROOT),
         "SUBMIT_RATE_PER_MIN": "0",
     }
-    with process([sys.executable, "-m", "perpwatch", "serve"], env=env):
-        wait_http(f"http://127.0.0.1:{port}/health", timeout_s=120)
+    with PerpwatchProcess(["serve"], env=env) as server:
+        server.wait_http(f"http://127.0.0.1:{port}/health", timeout_s=120)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         lat: list[float] = []
         ids: set[str] = set()
@@ -102,7 +100,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "PYTHONPATH": str(ROOT),
                 "LOG_LEVEL": "WARNING",
             }
-            with process([sys.executable, "-m", "perpwatch", "worker"], env=worker_env):
+            with PerpwatchProcess(["worker"], env=worker_env):
                 remote = run_once({**saq_env, "TASK_LOCAL_WORKER": "false"}, args.requests, emu_url)
     result = {"inprocess": inprocess, "saq": saq, "saq_remote_worker": remote}
     print(json.dumps(result, indent=2))

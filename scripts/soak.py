@@ -25,7 +25,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, RedisServer, free_port, process, wait_http
+from bench.common import ROOT, PerpwatchProcess, RedisServer, free_port
 
 API = "/api/gainer-analysis"
 
@@ -90,8 +90,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "SUBMIT_RATE_PER_MIN": "0",
             "PYTHONPATH": str(ROOT),
         }
-        with process([sys.executable, "-m", "perpwatch", "serve"], env=env) as proc:
-            wait_http(f"{url}/health/ready", timeout_s=120)
+        with PerpwatchProcess(["serve"], env=env) as proc:
+            proc.wait_http(f"{url}/health/ready", timeout_s=120)
             stop = threading.Event()
             workers = [
                 threading.Thread(target=load, args=(url, stop, counts, n), daemon=True)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,45 +12,26 @@ import httpx
 import pytest
 
 from perpwatch.emulator import running_emulator
+from perpwatch.testing.processes import PerpwatchProcess
 from tests.support.redis_server import RedisServer, free_port
 
 
 @contextmanager
-def serve(env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[str], httpx.Client]]:
+def serve(env: dict[str, str]) -> Iterator[tuple[PerpwatchProcess, httpx.Client]]:
     port = free_port()
     full = {
-        **os.environ,
         "MARKET": "sim",
         "PORT": str(port),
         "LOG_LEVEL": "INFO",
         "HAMA_SCHEDULER_AUTO_START": "false",
         **env,
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "perpwatch", "serve"],
-        env=full,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if client.get("/health").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+    with (
+        PerpwatchProcess(["serve"], env=full) as proc,
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client,
+    ):
+        proc.wait_http(f"http://127.0.0.1:{port}/health")
         yield proc, client
-    finally:
-        client.close()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def task(client: httpx.Client, task_id: str) -> dict[str, Any]:
@@ -83,7 +61,7 @@ def test_sigterm_lets_running_tasks_finish_within_the_grace() -> None:
             -signal.SIGTERM,
         )  # uvicorn re-raises it after a clean shutdown
         waited = time.monotonic() - t0
-        log = proc.stderr.read() if proc.stderr else ""
+        log = proc.log_text()
     # it waited for the refresh (load_markets + premiumIndex/fundingInfo at 1.5 s each)
     assert waited >= 1.0
     assert "Application shutdown complete" in log
@@ -111,7 +89,7 @@ def test_sigterm_past_the_grace_cancels_and_records() -> None:
             -signal.SIGTERM,
         )  # uvicorn re-raises it after a clean shutdown
         assert time.monotonic() - t0 < 5.0  # did not wait for the 5 s exchange
-        log = proc.stderr.read() if proc.stderr else ""
+        log = proc.log_text()
     assert "cancelled, grace over" in log
 
 

@@ -3,9 +3,6 @@ process sharing one Redis; and Redis down at submit time."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +12,7 @@ import httpx
 import pytest
 import redis
 
+from perpwatch.testing.processes import PerpwatchProcess
 from tests.api.conftest import AppFactory
 from tests.support.redis_server import RedisServer
 from tests.tasks.conftest import SAQ_WARNINGS
@@ -23,31 +21,16 @@ pytestmark = SAQ_WARNINGS
 
 
 @contextmanager
-def worker_process(redis_url: str) -> Iterator[subprocess.Popen[str]]:
+def worker_process(redis_url: str) -> Iterator[PerpwatchProcess]:
     env = {
-        **os.environ,
         "MARKET": "sim",
         "REDIS_URL": redis_url,
         "TASK_BACKEND": "saq",
         "LOG_LEVEL": "INFO",
         "TASK_SHUTDOWN_GRACE": "2",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "perpwatch", "worker"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with PerpwatchProcess(["worker"], env=env, stop_timeout_s=20) as proc:
         yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def wait_status(client: httpx.Client, task_id: str, timeout: float = 45.0) -> dict[str, Any]:

@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +12,7 @@ import pytest
 
 from perpwatch.tasks.base import TaskManager
 from perpwatch.tasks.models import TaskInfo, TaskStatus
+from perpwatch.testing.processes import PerpwatchProcess
 
 if TYPE_CHECKING:
     from tests.support.redis_server import RedisServer
@@ -50,43 +46,24 @@ async def wait_status(
         await asyncio.sleep(0.02)
 
 
-@dataclass
-class WorkerProcess:
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
 @pytest.fixture(scope="module")
 def saq_worker(
     redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[WorkerProcess]:
+) -> Iterator[PerpwatchProcess]:
     """``python -m tests.tasks.saq.worker_main`` on the shared redis-server, for the module.
 
     Teardown sends SIGTERM and checks the worker drained and exited cleanly.
     """
     log = tmp_path_factory.mktemp("saq-worker") / "worker.log"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.tasks.saq.worker_main", redis_server.url],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    worker = WorkerProcess(proc=proc, log=log)
-    try:
+    worker = PerpwatchProcess(
+        [redis_server.url],
+        module="tests.tasks.saq.worker_main",
+        env={"PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        log_path=log,
+        stop_timeout_s=10,
+    )
+    with worker:
         yield worker
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-    assert proc.returncode == 0, worker.log_text()[-3000:]
+    assert worker.returncode == 0, worker.log_tail()
     assert "perpwatch worker stopped" in worker.log_text()

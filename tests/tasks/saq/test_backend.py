@@ -12,7 +12,8 @@ import redis
 
 from perpwatch.tasks.errors import TasksClosed
 from perpwatch.tasks.saq.backend import SaqTaskManager
-from tests.tasks.conftest import SAQ_WARNINGS, WorkerProcess, wait_status, wait_until
+from perpwatch.testing.processes import PerpwatchProcess
+from tests.tasks.conftest import SAQ_WARNINGS, wait_status, wait_until
 from tests.tasks.ops import Probe, build_registry
 
 pytestmark = SAQ_WARNINGS
@@ -48,7 +49,7 @@ async def started(factory: Factory, **kw: Any) -> SaqTaskManager:
 
 
 async def test_submit_on_one_instance_status_on_another(
-    make: Factory, saq_worker: WorkerProcess
+    make: Factory, saq_worker: PerpwatchProcess
 ) -> None:
     a, b = await started(make), await started(make)
     t0 = time.time()
@@ -70,7 +71,7 @@ async def test_submit_on_one_instance_status_on_another(
     assert await b.get("bad id with spaces") is None
 
 
-async def test_dedup_across_instances(make: Factory, saq_worker: WorkerProcess) -> None:
+async def test_dedup_across_instances(make: Factory, saq_worker: PerpwatchProcess) -> None:
     a, b = await started(make), await started(make)
     first = await a.submit("sleep", {"seconds": 0.6, "tag": "d"})
     same = await b.submit("sleep", {"tag": "d", "seconds": 0.6})
@@ -92,7 +93,7 @@ async def test_simultaneous_identical_submits_make_one_task(make: Factory) -> No
     assert sum(not r.deduplicated for r in results) == 1
 
 
-async def test_results_expire(make: Factory, saq_worker: WorkerProcess) -> None:
+async def test_results_expire(make: Factory, saq_worker: PerpwatchProcess) -> None:
     m = await started(make, result_ttl_s=1)
     res = await m.submit("echo", {"ttl": 1})
     await wait_status(m, res.task.id, "completed", timeout_s=15)
@@ -121,7 +122,7 @@ async def test_cancel_queued(make: Factory, redis_url: str) -> None:
     assert await a.cancel("no-such-task") is None
 
 
-async def test_cancel_running(make: Factory, saq_worker: WorkerProcess) -> None:
+async def test_cancel_running(make: Factory, saq_worker: PerpwatchProcess) -> None:
     a, b = await started(make), await started(make)
     res = await a.submit("sleep", {"seconds": 20, "tag": "c"})
     await wait_status(a, res.task.id, "running", timeout_s=15)
@@ -142,7 +143,7 @@ async def _wait_finished(m: SaqTaskManager, task_id: str, timeout_s: float) -> A
         await asyncio.sleep(0.05)
 
 
-async def test_failure_type_and_worker_log(make: Factory, saq_worker: WorkerProcess) -> None:
+async def test_failure_type_and_worker_log(make: Factory, saq_worker: PerpwatchProcess) -> None:
     m = await started(make)
     res = await m.submit("boom", {})
     info = await wait_status(m, res.task.id, "failed", timeout_s=15)
