@@ -108,3 +108,6 @@ class AnalysisDocument(BaseModel):
     price_time: str = Field(description="when realtime_price was read from the exchange")
     timestamp: str = Field(description="when this analysis was computed (UTC, ISO 8601)")
     timestamp_ms: int
+    cycle_id: str | None = Field(
+        default=None, description="the refresh cycle that computed it (null: computed on request)"
+    )

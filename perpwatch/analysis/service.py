@@ -8,9 +8,10 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from perpwatch.analysis.hama_signal import AnalysisInput, analyze
+from perpwatch.analysis.models import AnalysisDocument
 from perpwatch.cache.base import CacheSource
 from perpwatch.cache.failover import FailoverCache
 from perpwatch.constants import HAMA_ANALYSIS_PREFIX, hama_analysis_key
@@ -109,30 +110,40 @@ class AnalysisService:
         keys = await self._cache.scan_keys(HAMA_ANALYSIS_PREFIX)
         return sorted(k[len(HAMA_ANALYSIS_PREFIX) :] for k in keys)
 
-    async def refresh(self, symbol: str) -> dict[str, Any]:
+    async def refresh_in_cycle(self, symbol: str, cycle_id: str) -> Literal["ok", "skipped"]:
+        """Refresh ``symbol`` for ``cycle_id`` unless the cached analysis already comes from
+        that cycle (a shard redone after its worker died): a cycle writes a symbol once."""
+        hit = await self._cache.get(hama_analysis_key(symbol))
+        if hit is not None and _cycle_of(hit.value) == cycle_id:
+            return "skipped"
+        await self.refresh(symbol, cycle_id=cycle_id)
+        return "ok"
+
+    async def refresh(self, symbol: str, *, cycle_id: str | None = None) -> dict[str, Any]:
         """Compute ``symbol`` now and write it to the cache; concurrent calls share one run."""
         task = self._inflight.get(symbol)
         if task is None:
-            task = asyncio.create_task(self._compute(symbol), name=f"analyze:{symbol}")
+            task = asyncio.create_task(self._compute(symbol, cycle_id), name=f"analyze:{symbol}")
             self._inflight[symbol] = task
             task.add_done_callback(lambda _t: self._inflight.pop(symbol, None))
         # shield: a caller that goes away must not cancel a computation others wait on
         return await asyncio.shield(task)
 
-    async def _compute(self, symbol: str) -> dict[str, Any]:
+    async def _compute(self, symbol: str, cycle_id: str | None) -> dict[str, Any]:
         try:
             snap = await self._candles.snapshot(symbol)
-            doc = analyze(
-                AnalysisInput(
-                    symbol=symbol,
-                    exchange=self._exchange,
-                    timeframe=self._candles.timeframe,
-                    closed=snap.closed,
-                    live_price=snap.live_price,
-                    price_time_ms=snap.fetched_at_ms,
-                    computed_at_ms=int(self._clock() * 1000),
-                ),
-                self._params,
+            inp = AnalysisInput(
+                symbol=symbol,
+                exchange=self._exchange,
+                timeframe=self._candles.timeframe,
+                closed=snap.closed,
+                live_price=snap.live_price,
+                price_time_ms=snap.fetched_at_ms,
+                computed_at_ms=int(self._clock() * 1000),
+            )
+            # indicator maths and encoding run in a thread: the event loop keeps serving
+            payload, text = await asyncio.to_thread(
+                _analyze_and_encode, inp, self._params, cycle_id
             )
         except UnknownSymbol:
             self._candles.forget(symbol)
@@ -145,10 +156,7 @@ class AnalysisService:
             raise
         self.computations += 1
         self.last_errors.pop(symbol, None)
-        payload = doc.model_dump(mode="json")
-        await self._cache.set(
-            hama_analysis_key(symbol), json.dumps(payload, separators=(",", ":")), ttl_s=self.ttl_s
-        )
+        await self._cache.set(hama_analysis_key(symbol), text, ttl_s=self.ttl_s)
         return payload
 
     def staleness(self, symbol: str, doc: dict[str, Any], age_s: float) -> tuple[bool, str | None]:
@@ -169,3 +177,26 @@ class AnalysisService:
         if not isinstance(ts, int):
             return 0.0
         return round(max(0.0, self._clock() - ts / 1000.0), 3)
+
+
+def _analyze_and_encode(
+    inp: AnalysisInput, params: HamaParams, cycle_id: str | None
+) -> tuple[dict[str, Any], str]:
+    doc: AnalysisDocument = analyze(inp, params)
+    payload = doc.model_dump(mode="json")
+    payload["cycle_id"] = cycle_id
+    return payload, json.dumps(payload, separators=(",", ":"))
+
+
+_CYCLE_FIELD = '"cycle_id":"'
+
+
+def _cycle_of(text: str) -> str | None:
+    """The ``cycle_id`` of a cached analysis, read without decoding the whole document
+    (perpwatch writes it compactly, as the last field)."""
+    at = text.rfind(_CYCLE_FIELD)
+    if at < 0:
+        return None
+    start = at + len(_CYCLE_FIELD)
+    end = text.find('"', start)
+    return text[start:end] if end > start else None

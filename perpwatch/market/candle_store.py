@@ -18,10 +18,11 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
-from perpwatch.errors import TemporaryExchangeError
+from perpwatch.errors import CacheUnavailable, TemporaryExchangeError
 from perpwatch.market.base import MarketData
 from perpwatch.market.types import Candles
 from perpwatch.types import timeframe_ms
@@ -29,6 +30,14 @@ from perpwatch.types import timeframe_ms
 logger = logging.getLogger(__name__)
 
 INCREMENTAL_MAX_LIMIT = 99  # Binance klines weight 1 below 100
+
+
+class CandleArchive(Protocol):
+    """Where histories outlive this process and are shared with other workers (Redis)."""
+
+    async def load(self, symbol: str) -> Candles | None: ...
+
+    async def save(self, symbol: str, candles: Candles) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +57,10 @@ class CandleStore:
         timeframe: str,
         history: int,
         clock: Callable[[], float] = time.time,
+        archive: CandleArchive | None = None,
     ) -> None:
         self._market = market
+        self._archive = archive
         self._timeframe = timeframe
         self._tf_ms = timeframe_ms(timeframe)
         self._history = history
@@ -84,6 +95,11 @@ class CandleStore:
             candles = await self._updated(symbol, now_ms)
             self._check_complete(symbol, candles, now_ms)
             self._candles[symbol] = candles
+            if self._archive is not None:
+                try:
+                    await self._archive.save(symbol, candles)
+                except CacheUnavailable as e:
+                    logger.debug("%s: candle history not archived: %s", symbol, e)
         closed = candles.closed_before(now_ms)
         return CandleSnapshot(
             closed=closed, live_price=float(candles.close[-1]), fetched_at_ms=now_ms
@@ -107,8 +123,25 @@ class CandleStore:
                 f"{int(candles.open_time[-1])}, before the last closed one ({last_closed_open})"
             )
 
-    async def _updated(self, symbol: str, now_ms: int) -> Candles:
+    async def _held(self, symbol: str) -> Candles | None:
+        """The newer of this process's copy and the archive's (another worker may have
+        extended it since)."""
         held = self._candles.get(symbol)
+        if self._archive is None:
+            return held
+        try:
+            archived = await self._archive.load(symbol)
+        except CacheUnavailable as e:
+            logger.debug("%s: candle archive unreadable: %s", symbol, e)
+            return held
+        if archived is None or len(archived) == 0 or archived.timeframe_ms != self._tf_ms:
+            return held
+        if held is None or len(held) == 0 or archived.open_time[-1] > held.open_time[-1]:
+            return archived
+        return held
+
+    async def _updated(self, symbol: str, now_ms: int) -> Candles:
+        held = await self._held(symbol)
         if held is not None and len(held) > 0:
             last_open = int(held.open_time[-1])
             missing = (now_ms - last_open) // self._tf_ms + 1  # incl. the still-open candle

@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from perpwatch.analysis.service import AnalysisService
-from perpwatch.errors import PerpwatchError
+from perpwatch.coordination.schedule_store import ScheduleStore
+from perpwatch.errors import CacheUnavailable, PerpwatchError
 from perpwatch.market.base import MarketData
 from perpwatch.market.candle_store import CandleStore
+from perpwatch.scheduler.distributed import CycleCounts, DistributedCycles
 from perpwatch.scheduler.timing import effective_period_s
 from perpwatch.scheduler.watchlist import resolve_watchlist
 from perpwatch.timeutil import iso_s
@@ -29,6 +31,18 @@ LIST_RETRY_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 LOGGED_FAILURES = 5  # per-symbol warnings in a run (none during an outage); the rest DEBUG
 
 ProgressCallback = Callable[[int, int, int], None]  # done, total, failed
+FIRST_START_GRID_S = 5.0  # a first cycle starts on this grid, so rival leaders agree on it
+PUBLISH_EVERY_S = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Coordination:
+    """What a scheduler shares with the other processes on its Redis."""
+
+    store: ScheduleStore
+    cycles: DistributedCycles
+    owner: str  # this process's id
+    timeframe: str
 
 
 @dataclass(slots=True)
@@ -39,6 +53,8 @@ class RunSummary:
     ok: int = 0
     failed: int = 0
     failures: dict[str, str] = field(default_factory=dict)  # every failed symbol: reason
+    cycle_id: str | None = None
+    shards: dict[str, Any] | None = None  # the board of a distributed cycle
 
     @property
     def done(self) -> int:
@@ -61,7 +77,22 @@ class RunSummary:
             "failed": self.failed,
             "duration_s": self.duration_s,
             "failures": dict(self.failures),
+            "cycle_id": self.cycle_id,
+            "shards": self.shards,
         }
+
+    def to_state(self) -> dict[str, Any]:
+        return {"started": self.started, "finished": self.finished, "total": self.total,
+                "ok": self.ok, "failed": self.failed, "failures": dict(self.failures),
+                "cycle_id": self.cycle_id, "shards": self.shards}  # fmt: skip
+
+    @classmethod
+    def from_state(cls, raw: dict[str, Any]) -> RunSummary:
+        return cls(started=float(raw["started"]), total=int(raw["total"]),
+                   finished=None if raw.get("finished") is None else float(raw["finished"]),
+                   ok=int(raw.get("ok", 0)), failed=int(raw.get("failed", 0)),
+                   failures=dict(raw.get("failures") or {}), cycle_id=raw.get("cycle_id"),
+                   shards=raw.get("shards"))  # fmt: skip
 
 
 class RunInProgress(PerpwatchError):
@@ -80,7 +111,11 @@ class HamaScheduler:
         interval_s: float,
         concurrency: int,
         clock: Callable[[], float] = time.time,
+        coordination: Coordination | None = None,
     ) -> None:
+        self._coord = coordination
+        self._published_at = 0.0
+        self._publishing: set[asyncio.Task[None]] = set()
         self._service = service
         self._market = market
         self._candles = candles
@@ -176,9 +211,12 @@ class HamaScheduler:
 
     async def _loop(self) -> None:
         await self._ensure_symbols()
+        if self._coord is not None:
+            await self._adopt(self._coord)
         while True:
             now = self._clock()
             if self.next_run_at is None or now >= self.next_run_at:
+                start = self._cycle_start(now)
                 if self._run_task is not None and not self._run_task.done():
                     self.runs_skipped += 1
                     logger.warning(
@@ -188,36 +226,173 @@ class HamaScheduler:
                     )
                 else:
                     self._run_task = asyncio.create_task(
-                        self._scheduled_run(), name="hama-refresh-run"
+                        self._scheduled_run(start), name="hama-refresh-run"
                     )
-                self.next_run_at = now + self.effective_interval_s
+                self.next_run_at = start + self.effective_interval_s
+            if self._coord is not None:
+                await self.publish_state()
             self._wake.clear()
+            wait_s = max(0.0, self.next_run_at - self._clock())
+            if self._coord is not None:
+                wait_s = min(wait_s, 1.0)  # the shared state stays fresh for the API
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._wake.wait(), timeout=max(0.0, self.next_run_at - self._clock())
-                )
+                await asyncio.wait_for(self._wake.wait(), timeout=wait_s)
 
-    async def _scheduled_run(self) -> RunSummary | None:
+    def _cycle_start(self, now: float) -> float:
+        """The planned start of the cycle due now. Planned starts follow from the shared
+        state, so a takeover keeps the timetable; far behind (or the first cycle), the
+        start is put on a coarse grid that two rival leaders compute alike."""
+        planned = self.next_run_at
+        if planned is None or now - planned > self.effective_interval_s:
+            return (now // FIRST_START_GRID_S) * FIRST_START_GRID_S
+        return planned
+
+    async def _scheduled_run(self, start: float) -> RunSummary | None:
+        cycle_id: str | None = None
+        coord = self._coord
+        if coord is not None:
+            start_ms = round(start * 1000)
+            try:
+                ttl_s = max(60.0, 2 * self.effective_interval_s)
+                claimed = await coord.store.claim_cycle(
+                    coord.timeframe, start_ms, owner=coord.owner, ttl_s=ttl_s
+                )
+            except CacheUnavailable as e:
+                self.runs_skipped += 1
+                logger.warning("HAMA cycle not started: Redis did not answer (%s)", e)
+                return None
+            if not claimed:
+                self.runs_skipped += 1
+                logger.warning("HAMA cycle %s:%d already taken by another process; skipped",
+                               coord.timeframe, start_ms)  # fmt: skip
+                return None
+            cycle_id = f"{coord.timeframe}:{start_ms}"
         try:
-            return await self.run_once(list(self.symbols))
+            return await self.run_once(list(self.symbols), cycle_id=cycle_id)
         except RunInProgress:  # a run started through the API or CLI is going
             self.runs_skipped += 1
             logger.warning("HAMA refresh due while another run is going; skipped")
             return None
 
+    async def _adopt(self, coord: Coordination) -> None:
+        """Carry on from the shared state: the same timetable, the same counters, and a
+        cycle still in progress followed to its end rather than run again."""
+        try:
+            state = await coord.store.state()
+        except CacheUnavailable as e:
+            logger.warning("shared schedule unreadable (%s); starting a new timetable", e)
+            return
+        if not state:
+            return
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            self.runs = max(self.runs, int(state.get("runs", 0)))
+            self.runs_skipped = max(self.runs_skipped, int(state.get("runs_skipped", 0)))
+            if state.get("last_run") and self.last_run is None:
+                self.last_run = RunSummary.from_state(state["last_run"])
+            if state.get("next_start") is not None:
+                self.next_run_at = float(state["next_start"])
+        current = state.get("current_run")
+        if isinstance(current, dict) and current.get("cycle_id"):
+            run = RunSummary.from_state(current)
+            logger.info("adopting cycle %s, still in progress", run.cycle_id)
+            self._run_task = asyncio.create_task(self._follow(coord, run), name="hama-adopted-run")
+
+    async def _follow(self, coord: Coordination, run: RunSummary) -> RunSummary:
+        async with self._run_lock:
+            self.current_run = run
+            try:
+                await self._execute_distributed(coord, run, list(self.symbols), adopt=True)
+            except PerpwatchError as e:
+                logger.warning("adopted cycle %s did not complete: %s", run.cycle_id, e)
+            finally:
+                self._finish(run)
+        return run
+
+    def state(self) -> dict[str, Any]:
+        """What the next leader needs, and what every API replica shows as the status."""
+        return {
+            "status": self.status(),
+            "runs": self.runs,
+            "runs_skipped": self.runs_skipped,
+            "next_start": self.next_run_at,
+            "last_run": None if self.last_run is None else self.last_run.to_state(),
+            "current_run": None if self.current_run is None else self.current_run.to_state(),
+            "leader": None if self._coord is None else self._coord.owner,
+            "published_at": self._clock(),
+        }
+
+    async def publish_state(self) -> None:
+        if self._coord is None:
+            return
+        self._published_at = time.monotonic()
+        try:
+            await self._coord.store.save_state(self.state())
+        except CacheUnavailable as e:
+            logger.debug("shared schedule not written: %s", e)
+
+    def _publish_soon(self) -> None:
+        """Publish progress at most every PUBLISH_EVERY_S, without waiting for it."""
+        if self._coord is None or time.monotonic() - self._published_at < PUBLISH_EVERY_S:
+            return
+        if self._publishing:
+            return
+        self._published_at = time.monotonic()
+        task = asyncio.create_task(self.publish_state(), name="hama-publish-state")
+        self._publishing.add(task)
+        task.add_done_callback(self._publishing.discard)
+
+    async def _execute_distributed(
+        self, coord: Coordination, run: RunSummary, symbols: list[str], *, adopt: bool = False
+    ) -> None:
+        counts = CycleCounts()
+        assert run.cycle_id is not None
+
+        def on_progress() -> None:
+            run.ok, run.failed, run.failures = counts.ok, counts.failed, counts.failures
+            run.shards = counts.shards
+            self._publish_soon()
+
+        timeout_s = max(60.0, 3 * self.effective_interval_s)
+        if adopt:
+            await coord.cycles.follow(cycle_id=run.cycle_id, counts=counts, timeout_s=timeout_s,
+                                      on_progress=on_progress)  # fmt: skip
+        else:
+            await coord.cycles.run(cycle_id=run.cycle_id, timeframe=coord.timeframe,
+                                   symbols=symbols, leader=coord.owner, counts=counts,
+                                   timeout_s=timeout_s, on_progress=on_progress)  # fmt: skip
+
     async def run_once(
-        self, symbols: list[str] | None = None, *, progress: ProgressCallback | None = None
+        self,
+        symbols: list[str] | None = None,
+        *,
+        progress: ProgressCallback | None = None,
+        cycle_id: str | None = None,
     ) -> RunSummary:
-        """Refresh every symbol once, ``concurrency`` at a time. Raises :class:`RunInProgress`."""
+        """Refresh every symbol once, ``concurrency`` at a time. Raises :class:`RunInProgress`.
+
+        With ``cycle_id`` (a claimed cycle) and coordination, the workers do the work, in
+        shards; otherwise this process does."""
         if self._run_lock.locked():
             raise RunInProgress("a HAMA refresh run is already in progress")
         async with self._run_lock:
             if symbols is None:
                 await self._ensure_symbols()
                 symbols = list(self.symbols)
-            run = RunSummary(started=self._clock(), total=len(symbols))
+            run = RunSummary(started=self._clock(), total=len(symbols), cycle_id=cycle_id)
             self.current_run = run
             logger.info("HAMA refresh started: %d symbols", run.total)
+            if self._coord is not None and cycle_id is not None:
+                await self.publish_state()
+                try:
+                    await self._execute_distributed(self._coord, run, symbols)
+                except PerpwatchError as e:
+                    logger.warning("HAMA cycle %s did not complete: %s", cycle_id, e)
+                finally:
+                    self._finish(run)
+                    await self.publish_state()
+                logger.info("HAMA cycle %s finished: %d ok, %d failed, %.2fs", cycle_id, run.ok,
+                            run.failed, run.duration_s or 0.0)  # fmt: skip
+                return run
             sem = asyncio.Semaphore(self._concurrency)
             step = max(1, run.total // 10)
 
@@ -246,11 +421,7 @@ class HamaScheduler:
             try:
                 await asyncio.gather(*(one(s) for s in symbols))
             finally:
-                run.finished = self._clock()
-                self.current_run = None
-                self.last_run = run
-                self.runs += 1
-                self._count_outcome(run)
+                self._finish(run)
             logger.info(
                 "HAMA refresh finished: %d ok, %d failed, %d runs skipped so far, %.2fs",
                 run.ok,
@@ -259,6 +430,13 @@ class HamaScheduler:
                 run.duration_s or 0.0,
             )
             return run
+
+    def _finish(self, run: RunSummary) -> None:
+        run.finished = self._clock()
+        self.current_run = None
+        self.last_run = run
+        self.runs += 1
+        self._count_outcome(run)
 
     def _count_outcome(self, run: RunSummary) -> None:
         if run.all_failed:
@@ -287,6 +465,8 @@ class HamaScheduler:
                 "total": self.current_run.total,
                 "failed": self.current_run.failed,
                 "started": iso_s(self.current_run.started),
+                "cycle_id": self.current_run.cycle_id,
+                "shards": self.current_run.shards,
             },
             "next_run": None
             if self.next_run_at is None or not self.running
