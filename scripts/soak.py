@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "SYMBOLS_LIMIT": "160",
             "FUNDING_CHECK_INTERVAL": "2",
             "SUBMIT_RATE_PER_MIN": "0",
+            "TASK_RESULT_TTL": "120",
             "PYTHONPATH": str(ROOT),
         }
         with PerpwatchProcess(["serve"], env=env) as proc:

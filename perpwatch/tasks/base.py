@@ -45,7 +45,8 @@ class TaskManager(Protocol):
       for the work. An identical (operation + params) task that is still queued or
       running is returned instead, with ``deduplicated=True``.
     * ``get``/``cancel`` return ``None`` for unknown, expired or malformed ids.
-    * ``list`` is most recent first.
+    * ``list`` is most recent first; with ``include_result=False`` every ``result`` is
+      ``None`` (a backend may then skip decoding results at all).
     * ``close(grace_s)`` stops accepting work, lets running tasks finish for up to
       ``grace_s`` seconds, then cancels what is left.
     """
@@ -61,7 +62,7 @@ class TaskManager(Protocol):
     async def get(self, task_id: str) -> TaskInfo | None: ...
 
     async def list(
-        self, *, status: TaskStatus | None = None, limit: int = 100
+        self, *, status: TaskStatus | None = None, limit: int = 100, include_result: bool = True
     ) -> builtins.list[TaskInfo]: ...
 
     async def cancel(self, task_id: str) -> TaskInfo | None: ...

@@ -106,11 +106,13 @@ class FallbackTaskManager:
         return await self._primary.cancel(task_id)
 
     async def list(
-        self, *, status: TaskStatus | None = None, limit: int = 100
+        self, *, status: TaskStatus | None = None, limit: int = 100, include_result: bool = True
     ) -> builtins.list[TaskInfo]:
-        tasks = await self._local.list(status=status, limit=limit)
+        tasks = await self._local.list(status=status, limit=limit, include_result=include_result)
         try:
-            tasks += await self._primary.list(status=status, limit=limit)
+            tasks += await self._primary.list(
+                status=status, limit=limit, include_result=include_result
+            )
         except TaskBackendUnavailable as e:
             logger.debug("listing in-process tasks only: %s", e)
         tasks.sort(key=lambda t: t.submitted_at, reverse=True)

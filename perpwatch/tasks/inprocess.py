@@ -144,13 +144,13 @@ class InProcessTaskManager:
         return task_id in self._store
 
     async def list(
-        self, *, status: TaskStatus | None = None, limit: int = 100
+        self, *, status: TaskStatus | None = None, limit: int = 100, include_result: bool = True
     ) -> builtins.list[TaskInfo]:
         limit = clamp_limit(limit)
         out: builtins.list[TaskInfo] = []
         for rec in self._store.newest_first():
             if status is None or rec.status == status:
-                out.append(rec.info())
+                out.append(rec.info(with_result=include_result))
                 if len(out) >= limit:
                     break
         return out
@@ -201,7 +201,12 @@ class InProcessTaskManager:
         rec.started_at = self._clock()
         child = asyncio.create_task(
             run_operation(
-                spec, self._ctx, jsonable(rec.params), task_id=rec.id, timeout_s=rec.timeout_s
+                spec,
+                self._ctx,
+                jsonable(rec.params),
+                task_id=rec.id,
+                timeout_s=rec.timeout_s,
+                as_json_text=True,
             ),
             name=f"perpwatch-task:{rec.id}",
         )
@@ -225,7 +230,7 @@ class InProcessTaskManager:
             error = f"internal error (see log, task {rec.id})"
             self._finish(rec, "failed", error_type="InternalError", error=error)
         else:
-            self._finish(rec, "completed", result=result)
+            self._finish(rec, "completed", result_json=result)
         finally:
             self._running.pop(rec.id, None)
 

@@ -1,4 +1,9 @@
-"""What the in-process manager keeps: one mutable record per task, in a bounded store."""
+"""What the in-process manager keeps: one mutable record per task, in a bounded store.
+
+A finished task's result is kept as its compact JSON text and decoded only when read:
+decoded Python objects take about three times the memory of the text, and the store's
+byte cap counts exactly that text.
+"""
 
 from __future__ import annotations
 
@@ -24,13 +29,14 @@ class TaskRecord:
     status: TaskStatus = "queued"
     started_at: float | None = None
     finished_at: float | None = None
-    result: Any = None
+    result_json: str | None = None  # compact JSON text of the result, decoded on read
     error_type: str | None = None
     error: str | None = None
     cancel_requested: bool = False
     result_bytes: int = 0
 
-    def info(self) -> TaskInfo:
+    def info(self, *, with_result: bool = True) -> TaskInfo:
+        """A snapshot; the result is decoded (a fresh copy each time) only ``with_result``."""
         duration = None
         if self.started_at is not None and self.finished_at is not None:
             duration = max(0.0, self.finished_at - self.started_at)
@@ -43,7 +49,11 @@ class TaskRecord:
             started_at=self.started_at,
             finished_at=self.finished_at,
             duration_s=duration,
-            result=self.result,
+            result=(
+                json.loads(self.result_json)
+                if with_result and self.result_json is not None
+                else None
+            ),
             error_type=self.error_type,
             error=self.error,
             dedup_key=self.dedup_key,
@@ -58,7 +68,8 @@ class TaskStore:
     Keeps submission order (for ``list``), finish order (expiry and eviction go oldest
     finished first) and the dedup key -> id index of unfinished tasks. Expired records
     are dropped whenever the store is read or added to. When the results kept add up to
-    more than ``max_result_bytes`` (as JSON), the oldest finished records go first.
+    more than ``max_result_bytes`` (their JSON text, as kept), the oldest finished records
+    go first.
     """
 
     def __init__(
@@ -114,16 +125,17 @@ class TaskStore:
             self._active_dedup[rec.dedup_key] = rec.id
 
     def finish(self, rec: TaskRecord, status: TaskStatus, **fields: Any) -> bool:
-        """Record the outcome (once); ``fields``: result, error_type, error."""
+        """Record the outcome (once); ``fields``: result_json (compact JSON text),
+        error_type, error."""
         if rec.finished_at is not None:
             return False
         rec.status = status
         rec.finished_at = self._clock()
-        rec.result = fields.get("result")
+        rec.result_json = fields.get("result_json")
         rec.error_type = fields.get("error_type")
         rec.error = fields.get("error")
-        if rec.result is not None:
-            rec.result_bytes = len(json.dumps(rec.result, separators=(",", ":")))
+        if rec.result_json is not None:
+            rec.result_bytes = len(rec.result_json)
             self.result_bytes += rec.result_bytes
         if rec.dedup_key is not None and self._active_dedup.get(rec.dedup_key) == rec.id:
             del self._active_dedup[rec.dedup_key]

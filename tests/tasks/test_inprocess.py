@@ -13,6 +13,7 @@ import pytest
 from perpwatch.errors import InvalidInput
 from perpwatch.tasks.base import is_valid_task_id
 from perpwatch.tasks.errors import TaskQueueFull, TasksClosed
+from perpwatch.tasks.execution import canonical_json
 from perpwatch.tasks.inprocess import InProcessTaskManager
 from tests.tasks.conftest import wait_status, wait_until
 from tests.tasks.ops import Probe, build_registry
@@ -143,6 +144,27 @@ async def test_result_bytes_bounded_oldest_finished_dropped_first(make: Factory)
     assert await m.get(ids[0]) is None
     newest = await m.get(ids[-1])
     assert newest is not None and newest.result is not None
+
+
+async def test_result_kept_as_json_text_counted_by_the_cap(make: Factory) -> None:
+    m = await started(make, result_ttl_s=3600)
+    params = {"i": 1, "pad": "x" * 1000, "nested": {"b": [1, 2.5, None], "a": "é"}}
+    res = await m.submit("echo", params)
+    done = await wait_status(m, res.task.id, "completed")
+    expected = {"echo": params}
+    assert done.result == expected
+    text = canonical_json(expected)
+    rec = m._store.get(res.task.id)
+    assert rec is not None
+    assert rec.result_json == text  # kept as compact JSON text, not decoded objects
+    assert rec.result_bytes == len(text) == m.stats()["result_bytes"]
+    again = await m.get(res.task.id)
+    assert again is not None and again.result == expected
+    assert again.result is not done.result  # decoded afresh on each read
+    [listed] = await m.list(include_result=False)
+    assert listed.id == res.task.id and listed.status == "completed" and listed.result is None
+    [full] = await m.list()
+    assert full.result == expected
 
 
 async def test_full_of_unfinished_tasks_refuses(make: Factory) -> None:

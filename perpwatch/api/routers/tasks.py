@@ -40,7 +40,9 @@ async def list_tasks(
     include_result: bool = False,
 ) -> JSONResponse:
     """Results are left out unless ``include_result=true`` (they can be large)."""
-    tasks = await runtime.task_manager.list(status=status, limit=limit)
+    tasks = await runtime.task_manager.list(
+        status=status, limit=limit, include_result=include_result
+    )
     views = [task_view(t, include_result=include_result) for t in tasks]
     return ok({"count": len(views), "tasks": views})
 

@@ -178,7 +178,7 @@ class SaqTaskManager:
         return job_to_info(job) if job is not None else None
 
     async def list(
-        self, *, status: TaskStatus | None = None, limit: int = 100
+        self, *, status: TaskStatus | None = None, limit: int = 100, include_result: bool = True
     ) -> builtins.list[TaskInfo]:
         limit = clamp_limit(limit)
         out: builtins.list[TaskInfo] = []
@@ -192,6 +192,8 @@ class SaqTaskManager:
             for job in jobs:
                 info = job_to_info(job) if job is not None else None
                 if info is not None and (status is None or info.status == status):
+                    if not include_result and info.result is not None:
+                        info = info.model_copy(update={"result": None})
                     out.append(info)
                     if len(out) >= limit:
                         break
