@@ -136,11 +136,17 @@ def cmd_worker(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level)
     if not settings.redis_enabled:
         raise ConfigError("invalid setting REDIS_ENABLED: perpwatch worker needs Redis")
+    # the worker's own task manager only submits (the periodic funding check, when this
+    # worker leads); the SAQ worker below executes
+    submit_only = settings.model_copy(update={"task_backend": "saq", "task_local_worker": False})
+    candidate = settings.hama_scheduler_enabled and settings.hama_scheduler_auto_start
     asyncio.run(
         run_worker(
             redis_url=settings.redis_dsn,
             registry=build_registry(),
-            ctx_factory=lambda: open_runtime(settings, start_scheduler=False, with_tasks=False),
+            ctx_factory=lambda: open_runtime(
+                submit_only, start_scheduler=candidate and not args.no_scheduler, role="worker"
+            ),
             concurrency=args.concurrency or settings.task_max_workers,
             shutdown_grace_s=settings.task_shutdown_grace,
         )
@@ -200,7 +206,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--timeout", type=float, default=600.0, help="seconds to wait at most")
     sp.set_defaults(func=cmd_trigger)
 
-    sp = sub.add_parser("worker", help="execute tasks from Redis (TASK_BACKEND=saq)")
+    sp = sub.add_parser(
+        "worker", help="work on refresh shards and tasks from Redis; a scheduler candidate"
+    )
+    sp.add_argument(
+        "--no-scheduler", action="store_true", help="never lead the schedule (only work)"
+    )
     sp.add_argument("--concurrency", type=int, help="overrides TASK_MAX_WORKERS")
     market_flags(sp)
     sp.set_defaults(func=cmd_worker)

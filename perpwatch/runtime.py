@@ -1,8 +1,14 @@
 """Every long-lived resource of a perpwatch process, opened and closed in one place.
 
 The API lifespan, the CLI and ``perpwatch worker`` all use :func:`open_runtime`; nothing
-is created at import time. Start order: cache, exchange clients, analysis, scheduler,
-tasks, periodic checks; shutdown runs the other way round.
+is created at import time. It is composed of small ``open_*`` steps on one
+:class:`~contextlib.AsyncExitStack`, entered from the first line, so a start that fails
+half-way closes exactly what it had opened, in reverse order.
+
+With Redis, the processes that share it coordinate (:mod:`perpwatch.coordination`): each
+heartbeats into the registry; the candidates campaign for the scheduler lease, and only
+the leader runs the schedule and the periodic funding check; every process with
+``PROCESS_SHARDS`` works on the shards of each cycle.
 """
 
 from __future__ import annotations
@@ -13,19 +19,30 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 from perpwatch.analysis.funding_monitor import FundingMonitor, FundingSource
 from perpwatch.analysis.service import AnalysisService
 from perpwatch.cache.failover import FailoverCache
 from perpwatch.cache.memory import MemoryCache
 from perpwatch.cache.redis_cache import RedisCache
+from perpwatch.constants import SCHEDULER_LEASE_KEY
+from perpwatch.coordination.election import LeaderElection, lease_key_ttl_s
+from perpwatch.coordination.lease import RedisLease
+from perpwatch.coordination.registry import ProcessRegistry, new_process_id
+from perpwatch.coordination.schedule_store import ScheduleStore
+from perpwatch.coordination.shard_consumer import ShardConsumer
+from perpwatch.coordination.shards import ShardQueue
 from perpwatch.indicators.hama import HamaParams
 from perpwatch.jobs import build_registry
 from perpwatch.market.base import MarketData
+from perpwatch.market.candle_archive import RedisCandleArchive
 from perpwatch.market.candle_store import CandleStore
 from perpwatch.market.factory import build_markets
+from perpwatch.redis_client import RedisClient, close_redis, open_redis
+from perpwatch.scheduler.distributed import DistributedCycles
 from perpwatch.scheduler.funding_check import FundingCheck
-from perpwatch.scheduler.hama_scheduler import HamaScheduler
+from perpwatch.scheduler.hama_scheduler import Coordination, HamaScheduler
 from perpwatch.settings import Settings
 from perpwatch.tasks.base import TaskManager
 from perpwatch.tasks.factory import build_task_manager
@@ -33,6 +50,10 @@ from perpwatch.tasks.factory import build_task_manager
 logger = logging.getLogger(__name__)
 
 STALE_AFTER_PERIODS = 1.5  # a value older than 1.5 refresh periods was not refreshed in time
+COORDINATION_SOCKET_TIMEOUT_S = 2.0  # above the shard queue's 1 s blocking read
+CANDLE_ARCHIVE_TTL_S = 86400.0
+
+Role = Literal["serve", "worker", "cli"]
 
 
 def hama_params(settings: Settings) -> HamaParams:
@@ -51,6 +72,23 @@ def hama_params(settings: Settings) -> HamaParams:
 
 
 @dataclass(slots=True)
+class Cluster:
+    """This process's part in the group of processes sharing its Redis."""
+
+    process_id: str
+    role: str
+    client: RedisClient
+    store: ScheduleStore
+    registry: ProcessRegistry
+    election: LeaderElection | None = None
+    consumer: ShardConsumer | None = None
+
+    @property
+    def is_leader(self) -> bool:
+        return self.election is not None and self.election.is_leader
+
+
+@dataclass(slots=True)
 class Runtime:
     settings: Settings
     markets: dict[str, MarketData]
@@ -62,6 +100,7 @@ class Runtime:
     started_at: float
     tasks: TaskManager | None = None
     funding_check: FundingCheck | None = field(default=None)
+    cluster: Cluster | None = None
 
     @property
     def market(self) -> MarketData:
@@ -79,22 +118,13 @@ def _watched(settings: Settings, scheduler: HamaScheduler) -> Callable[[], list[
     return lambda: list(scheduler.symbols) or list(settings.symbols)
 
 
-@contextlib.asynccontextmanager
-async def open_runtime(
-    settings: Settings,
-    *,
-    start_scheduler: bool | None = None,
-    with_tasks: bool = True,
-    clock: Callable[[], float] = time.time,
-) -> AsyncIterator[Runtime]:
-    """Open every resource; close them in reverse order.
-
-    ``start_scheduler`` (default ``HAMA_SCHEDULER_ENABLED and HAMA_SCHEDULER_AUTO_START``)
-    also starts the periodic funding check when ``FUNDING_CHECK_ENABLED``.
-    ``with_tasks=False`` (a ``perpwatch worker``) opens no task manager of its own.
-    """
+async def open_cache(stack: contextlib.AsyncExitStack, settings: Settings) -> FailoverCache:
     redis = (
-        RedisCache(settings.redis_dsn, socket_timeout_s=settings.redis_socket_timeout_s)
+        RedisCache(
+            settings.redis_dsn,
+            socket_timeout_s=settings.redis_socket_timeout_s,
+            cluster=settings.redis_cluster,
+        )
         if settings.redis_enabled
         else None
     )
@@ -103,65 +133,250 @@ async def open_runtime(
         memory=MemoryCache(max_entries=settings.memory_cache_max_entries),
         probe_interval_s=settings.redis_probe_interval_s,
     )
+    stack.push_async_callback(cache.close)
     await cache.start()
+    return cache
+
+
+def open_markets(
+    stack: contextlib.AsyncExitStack, settings: Settings, clock: Callable[[], float]
+) -> dict[str, MarketData]:
     markets = build_markets(settings, clock=clock)
+
+    async def close_all() -> None:
+        await asyncio.gather(*(m.close() for m in markets.values()))
+
+    stack.push_async_callback(close_all)
+    return markets
+
+
+def open_coordination_client(
+    stack: contextlib.AsyncExitStack, settings: Settings
+) -> RedisClient | None:
+    """The client of the coordination keys (lease, shards, registry, shared schedule):
+    none without Redis."""
+    if not settings.redis_enabled:
+        return None
+    client = open_redis(
+        settings.redis_dsn,
+        cluster=settings.redis_cluster,
+        socket_timeout_s=max(COORDINATION_SOCKET_TIMEOUT_S, settings.redis_socket_timeout_s),
+    )
+    stack.push_async_callback(close_redis, client)
+    return client
+
+
+def build_analysis(
+    settings: Settings,
+    markets: dict[str, MarketData],
+    cache: FailoverCache,
+    client: RedisClient | None,
+    process_id: str,
+    clock: Callable[[], float],
+    *,
+    coordinated: bool,
+) -> tuple[CandleStore, AnalysisService, HamaScheduler, FundingMonitor]:
     market = markets[settings.market]
-    try:
-        candles = CandleStore(
-            market, timeframe=settings.hama_timeframe, history=settings.history_candles, clock=clock
+    archive = (
+        RedisCandleArchive(client, timeframe=settings.hama_timeframe, ttl_s=CANDLE_ARCHIVE_TTL_S)
+        if client is not None
+        else None
+    )
+    candles = CandleStore(
+        market,
+        timeframe=settings.hama_timeframe,
+        history=settings.history_candles,
+        clock=clock,
+        archive=archive,
+    )
+    service = AnalysisService(
+        exchange=market.name,
+        candles=candles,
+        cache=cache,
+        params=hama_params(settings),
+        ttl_s=float(settings.hama_cache_ttl),
+        stale_after_s=lambda: STALE_AFTER_PERIODS * scheduler.effective_interval_s,
+        clock=clock,
+    )
+    coordination = (
+        Coordination(
+            store=ScheduleStore(client),
+            cycles=DistributedCycles(ShardQueue(client), shard_size=settings.refresh_shard_size),
+            owner=process_id,
+            timeframe=settings.hama_timeframe,
         )
-        service = AnalysisService(
-            exchange=market.name,
-            candles=candles,
-            cache=cache,
-            params=hama_params(settings),
-            ttl_s=float(settings.hama_cache_ttl),
-            stale_after_s=lambda: STALE_AFTER_PERIODS * scheduler.effective_interval_s,
-            clock=clock,
-        )
-        scheduler = HamaScheduler(
-            service=service,
-            market=market,
-            candles=candles,
-            explicit_symbols=settings.symbols,
-            symbols_limit=settings.symbols_limit,
-            interval_s=settings.scheduler_interval_s,
+        if client is not None and coordinated
+        else None
+    )
+    scheduler = HamaScheduler(
+        service=service,
+        market=market,
+        candles=candles,
+        explicit_symbols=settings.symbols,
+        symbols_limit=settings.symbols_limit,
+        interval_s=settings.scheduler_interval_s,
+        concurrency=settings.refresh_concurrency,
+        clock=clock,
+        coordination=coordination,
+    )
+    sources: dict[str, FundingSource] = {n: markets[n] for n in settings.funding_sources}
+    funding = FundingMonitor(
+        sources=sources,
+        primary=settings.funding_sources[0],
+        cache=cache,
+        ttl_s=float(settings.funding_cache_ttl),
+        watched=_watched(settings, scheduler),
+        clock=clock,
+    )
+    return candles, service, scheduler, funding
+
+
+async def open_tasks(stack: contextlib.AsyncExitStack, runtime: Runtime) -> None:
+    settings = runtime.settings
+    tasks = build_task_manager(settings, registry=build_registry(), ctx=runtime)
+    await tasks.start()
+    stack.push_async_callback(tasks.close, settings.task_shutdown_grace)
+    runtime.tasks = tasks
+
+
+def _funding_check(runtime: Runtime, clock: Callable[[], float]) -> FundingCheck | None:
+    settings = runtime.settings
+    if runtime.tasks is None or not settings.funding_check_enabled:
+        return None
+    check = FundingCheck(
+        tasks=runtime.task_manager, interval_s=settings.funding_check_interval, clock=clock
+    )
+    runtime.funding_check = check
+    return check
+
+
+async def open_local_schedule(
+    stack: contextlib.AsyncExitStack, runtime: Runtime, clock: Callable[[], float]
+) -> None:
+    """Without Redis this process is the only one: it runs the schedule itself."""
+    stack.push_async_callback(runtime.scheduler.stop)
+    await runtime.scheduler.start()
+    check = _funding_check(runtime, clock)
+    if check is not None:
+        check.start()
+        stack.push_async_callback(check.stop)
+
+
+async def open_cluster(
+    stack: contextlib.AsyncExitStack,
+    runtime: Runtime,
+    client: RedisClient,
+    *,
+    process_id: str,
+    role: Role,
+    campaign: bool,
+    clock: Callable[[], float],
+) -> Cluster:
+    """Heartbeat, shards and (for a candidate) the election, each stopped on the way out."""
+    settings = runtime.settings
+    store = ScheduleStore(client)
+    scheduler = runtime.scheduler
+    stack.push_async_callback(scheduler.stop)
+    consumer: ShardConsumer | None = None
+    if settings.process_shards and role != "cli":
+        consumer = ShardConsumer(
+            queue=ShardQueue(client),
+            store=store,
+            refresh=runtime.service.refresh_in_cycle,
+            consumer_id=process_id,
+            slots=settings.worker_shard_slots,
             concurrency=settings.refresh_concurrency,
+            touch_s=settings.shard_reclaim_s / 5,
+            reclaim_after_s=settings.shard_reclaim_s,
             clock=clock,
         )
-        sources: dict[str, FundingSource] = {n: markets[n] for n in settings.funding_sources}
-        funding = FundingMonitor(
-            sources=sources,
-            primary=settings.funding_sources[0],
-            cache=cache,
-            ttl_s=float(settings.funding_cache_ttl),
-            watched=_watched(settings, scheduler),
+        consumer.start()
+        stack.push_async_callback(consumer.stop)
+    check = _funding_check(runtime, clock)
+
+    async def elected() -> None:
+        await scheduler.start(aligned=True)
+        if check is not None:
+            check.start()
+
+    async def deposed() -> None:
+        if check is not None:
+            await check.stop()
+        await scheduler.stop(publish=False)
+
+    election: LeaderElection | None = None
+    if campaign:
+        lease = RedisLease(
+            client,
+            key=SCHEDULER_LEASE_KEY,
+            owner=process_id,
+            ttl_s=lease_key_ttl_s(settings.scheduler_lease_s),
+        )
+        election = LeaderElection(
+            lease,
+            lease_s=settings.scheduler_lease_s,
+            on_elected=elected,
+            on_deposed=deposed,
             clock=clock,
+        )
+
+    def describe() -> dict[str, object]:
+        return {
+            "leader": election is not None and election.is_leader,
+            "candidate": election is not None,
+            **(consumer.describe() if consumer is not None else {}),
+        }
+
+    registry = ProcessRegistry(client, process_id=process_id, role=role, describe=describe,
+                               clock=clock)  # fmt: skip
+    registry.start()
+    stack.push_async_callback(registry.stop)
+    if election is not None:
+        election.start()
+        stack.push_async_callback(election.stop)
+    cluster = Cluster(process_id, role, client, store, registry, election, consumer)
+    runtime.cluster = cluster
+    return cluster
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(
+    settings: Settings,
+    *,
+    start_scheduler: bool | None = None,
+    with_tasks: bool = True,
+    role: Role | None = None,
+    clock: Callable[[], float] = time.time,
+) -> AsyncIterator[Runtime]:
+    """Open every resource; close them in reverse order.
+
+    ``start_scheduler`` (default ``HAMA_SCHEDULER_ENABLED and HAMA_SCHEDULER_AUTO_START``):
+    without Redis, run the schedule (and the periodic funding check when
+    ``FUNDING_CHECK_ENABLED``); with Redis, be a candidate for the scheduler lease.
+    ``with_tasks=False`` (a ``perpwatch worker``) opens no task manager of its own.
+    ``role`` (default: ``serve`` when the scheduler starts, else ``cli``): a ``cli`` runtime
+    takes no part in the group beyond sharing candle histories.
+    """
+    if start_scheduler is None:
+        start_scheduler = settings.hama_scheduler_enabled and settings.hama_scheduler_auto_start
+    if role is None:
+        role = "serve" if start_scheduler else "cli"
+    process_id = new_process_id(role)
+    async with contextlib.AsyncExitStack() as stack:
+        cache = await open_cache(stack, settings)
+        markets = open_markets(stack, settings, clock)
+        client = open_coordination_client(stack, settings)
+        candles, service, scheduler, funding = build_analysis(
+            settings, markets, cache, client, process_id, clock, coordinated=role != "cli"
         )
         runtime = Runtime(settings, markets, candles, cache, service, scheduler, funding, clock())
-        async with contextlib.AsyncExitStack() as stack:
-            if with_tasks:
-                tasks = build_task_manager(settings, registry=build_registry(), ctx=runtime)
-                await tasks.start()
-                stack.push_async_callback(tasks.close, settings.task_shutdown_grace)
-                runtime.tasks = tasks
-            if start_scheduler is None:
-                start_scheduler = (
-                    settings.hama_scheduler_enabled and settings.hama_scheduler_auto_start
-                )
+        if with_tasks:
+            await open_tasks(stack, runtime)
+        if client is not None and role != "cli":
+            await open_cluster(stack, runtime, client, process_id=process_id, role=role,
+                               campaign=start_scheduler, clock=clock)  # fmt: skip
+        elif start_scheduler:
+            await open_local_schedule(stack, runtime, clock)
+        else:
             stack.push_async_callback(scheduler.stop)
-            if start_scheduler:
-                await scheduler.start()
-            if with_tasks and start_scheduler and settings.funding_check_enabled:
-                check = FundingCheck(
-                    tasks=runtime.task_manager,
-                    interval_s=settings.funding_check_interval,
-                    clock=clock,
-                )
-                check.start()
-                stack.push_async_callback(check.stop)
-                runtime.funding_check = check
-            yield runtime
-    finally:
-        await asyncio.gather(*(m.close() for m in markets.values()))
-        await cache.close()
+        yield runtime

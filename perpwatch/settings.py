@@ -45,6 +45,21 @@ class Settings(BaseSettings):
     redis_probe_interval_s: float = Field(
         1.0, gt=0, le=300, validation_alias="REDIS_PROBE_INTERVAL"
     )
+    # REDIS_URL names any node of a Redis Cluster; keys keep their names across the slots
+    redis_cluster: bool = Field(False, validation_alias="REDIS_CLUSTER")
+
+    # --- processes sharing one Redis ---
+    # takeover bound: a dead leader's lease ends, and another process leads, within this
+    scheduler_lease_s: float = Field(15, ge=1, le=600, validation_alias="SCHEDULER_LEASE_SECONDS")
+    # a cycle is split into shards of this many symbols, which any worker takes
+    refresh_shard_size: int = Field(25, ge=1, le=5000, validation_alias="REFRESH_SHARD_SIZE")
+    # shards one process works on at once (each refreshing REFRESH_CONCURRENCY symbols)
+    worker_shard_slots: int = Field(2, ge=1, le=64, validation_alias="WORKER_SHARD_SLOTS")
+    # a shard untouched this long (its worker died) is taken over by another worker
+    shard_reclaim_s: float = Field(5, ge=0.5, le=600, validation_alias="SHARD_RECLAIM_SECONDS")
+    # this process works on shards (off: a pure API replica while workers compute)
+    process_shards: bool = Field(True, validation_alias="PROCESS_SHARDS")
+    # --- end processes sharing one Redis ---
 
     # --- market ----------------------------------------------------------------
     market: str = Field("binanceusdm", validation_alias="MARKET")

@@ -21,7 +21,7 @@ from perpwatch.settings import Settings
 def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_runtime(settings) as runtime:
+        async with open_runtime(settings, role="serve") as runtime:
             app.state.runtime = runtime
             yield
 

@@ -2,7 +2,8 @@
 
 The client never retries (the failover cache decides what to do) and uses short socket
 timeouts, so a dead Redis costs a caller at most about one timeout. Only small, cluster-
-friendly commands are used: GET, MGET, SET PX, DEL, SCAN MATCH, PTTL, PING.
+friendly commands are used: GET, MGET (one per hash slot on a cluster), SET PX, DEL,
+SCAN MATCH (on every master of a cluster), PTTL, PING.
 """
 
 from __future__ import annotations
@@ -13,19 +14,15 @@ import math
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
-
 from perpwatch.cache.base import glob_escape, ttl_ms
 from perpwatch.errors import CacheUnavailable
+from perpwatch.redis_client import REDIS_ERRORS, mget_grouped, open_redis, scan_match
 
 logger = logging.getLogger(__name__)
 
 SCAN_COUNT = 1000
 PIPELINE_CHUNK = 500
-_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
+_ERRORS = REDIS_ERRORS
 
 
 def _text(value: bytes | str | None) -> str | None:
@@ -42,22 +39,18 @@ class RedisCache:
         *,
         socket_timeout_s: float = 0.25,
         health_check_interval_s: int = 15,
+        cluster: bool = False,
     ) -> None:
         if socket_timeout_s <= 0:
             raise ValueError("socket_timeout_s must be positive")
         self._socket_timeout_s = socket_timeout_s
         # Hard ceiling per round trip: connect + command, each bounded by the socket timeout.
         self._deadline_s = 2 * socket_timeout_s
-        self._client = aioredis.Redis.from_url(
+        self._client = open_redis(
             url,
-            socket_timeout=socket_timeout_s,
-            socket_connect_timeout=socket_timeout_s,
-            decode_responses=True,
-            health_check_interval=health_check_interval_s,
-            # one immediate retry on a fresh connection: after a Redis restart every pooled
-            # connection is dead and would otherwise fail once (each a false "outage");
-            # _edge still bounds the whole round trip to two socket timeouts
-            retry=Retry(NoBackoff(), 1),
+            cluster=cluster,
+            socket_timeout_s=socket_timeout_s,
+            health_check_interval_s=health_check_interval_s,
         )
 
     @property
@@ -83,7 +76,7 @@ class RedisCache:
         if not keys:
             return []
         async with self._edge("MGET"):
-            values = await self._client.mget(list(keys))
+            values = await mget_grouped(self._client, keys)
         return [_text(v) for v in values]
 
     async def set(self, key: str, value: str, *, ttl_s: float) -> None:
@@ -114,15 +107,9 @@ class RedisCache:
                 await pipe.execute()
 
     async def scan_keys(self, prefix: str) -> list[str]:
-        match = glob_escape(prefix) + "*"
-        found: dict[str, None] = {}  # SCAN may return a key twice; keep first-seen order
-        cursor = 0
-        while True:
-            async with self._edge("SCAN"):
-                cursor, keys = await self._client.scan(cursor, match=match, count=SCAN_COUNT)
-            found.update(dict.fromkeys(str(_text(k)) for k in keys))
-            if cursor == 0:
-                return list(found)
+        async with self._edge("SCAN"):
+            keys = await scan_match(self._client, glob_escape(prefix) + "*", count=SCAN_COUNT)
+        return [k.decode() for k in keys]
 
     async def ttl_s(self, key: str) -> float | None:
         async with self._edge("PTTL"):

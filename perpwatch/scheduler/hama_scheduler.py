@@ -114,6 +114,7 @@ class HamaScheduler:
         coordination: Coordination | None = None,
     ) -> None:
         self._coord = coordination
+        self._align_first = False
         self._published_at = 0.0
         self._publishing: set[asyncio.Task[None]] = set()
         self._service = service
@@ -153,10 +154,18 @@ class HamaScheduler:
         return await resolve_watchlist(self._market, explicit=self._explicit, limit=self._limit)
 
     async def start(
-        self, *, symbols: list[str] | None = None, interval_s: float | None = None
+        self,
+        *,
+        symbols: list[str] | None = None,
+        interval_s: float | None = None,
+        aligned: bool = False,
     ) -> None:
-        """Start (or restart with new settings); the first run begins at once, in the background."""
+        """Start (or restart with new settings); the first run begins at once, in the background.
+
+        ``aligned`` (a newly elected leader): with no shared timetable to follow, the
+        first cycle starts on a coarse grid, so that two rivals would claim the same one."""
         await self.stop()
+        self._align_first = aligned
         if symbols is not None:
             self._explicit = list(symbols)
             self.symbols = list(symbols)
@@ -167,7 +176,9 @@ class HamaScheduler:
         self._loop_task = asyncio.create_task(self._loop(), name="hama-scheduler")
         logger.info("HAMA scheduler started (interval %.1f min)", self.interval_s / 60)
 
-    async def stop(self) -> None:
+    async def stop(self, *, publish: bool = True) -> None:
+        """Stop the schedule (a run in progress too). ``publish``: tell the other
+        processes it stopped (not when deposed: the next leader speaks then)."""
         tasks = [t for t in (self._loop_task, self._run_task) if t is not None and not t.done()]
         for t in tasks:
             t.cancel()
@@ -179,6 +190,8 @@ class HamaScheduler:
         self._loop_task = None
         self._run_task = None
         self.next_run_at = None
+        if tasks and publish:
+            await self.publish_state()
 
     @property
     def exchange_error(self) -> str | None:
@@ -243,9 +256,11 @@ class HamaScheduler:
         state, so a takeover keeps the timetable; far behind (or the first cycle), the
         start is put on a coarse grid that two rival leaders compute alike."""
         planned = self.next_run_at
-        if planned is None or now - planned > self.effective_interval_s:
+        if planned is not None and now - planned <= self.effective_interval_s:
+            return planned
+        if self._align_first or planned is not None:
             return (now // FIRST_START_GRID_S) * FIRST_START_GRID_S
-        return planned
+        return now
 
     async def _scheduled_run(self, start: float) -> RunSummary | None:
         cycle_id: str | None = None
@@ -387,9 +402,13 @@ class HamaScheduler:
                     await self._execute_distributed(self._coord, run, symbols)
                 except PerpwatchError as e:
                     logger.warning("HAMA cycle %s did not complete: %s", cycle_id, e)
-                finally:
-                    self._finish(run)
-                    await self.publish_state()
+                except asyncio.CancelledError:
+                    # stopped or deposed: the workers finish the cycle, and the shared
+                    # state still names it, so the next leader follows it to its end
+                    self.current_run = None
+                    raise
+                self._finish(run)
+                await self.publish_state()
                 logger.info("HAMA cycle %s finished: %d ok, %d failed, %.2fs", cycle_id, run.ok,
                             run.failed, run.duration_s or 0.0)  # fmt: skip
                 return run

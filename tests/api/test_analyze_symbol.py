@@ -139,6 +139,10 @@ def test_bad_input_is_a_clear_4xx_and_changes_nothing(
     r = redis.Redis.from_url(redis_url)
     try:
         with app_client(REDIS_URL=redis_url) as client:
+            # the process's own bookkeeping (heartbeat, shard queue) is there from the
+            # start; what bad input must not do is add or change data
+            before = {k: r.type(k) for k in r.scan_iter()}
+            assert set(before) <= {b"hama:processes", b"hama:shards"}
             for body, status, word in cases:
                 resp = client.post(f"{API}/analyze-symbol", json=body)
                 assert resp.status_code == status, (body, resp.text)
@@ -154,6 +158,7 @@ def test_bad_input_is_a_clear_4xx_and_changes_nothing(
             assert malformed.status_code == 422 and malformed.json()["code"] == 0
             missing = client.get("/api/gainer-analysis/nope")
             assert missing.status_code == 404 and missing.json()["code"] == 0
-            assert r.dbsize() == 0
+            assert {k: r.type(k) for k in r.scan_iter()} == before
+            assert r.xlen("hama:shards") == 0
     finally:
         r.close()

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from perpwatch.analysis.service import Served
+from perpwatch.api.cluster_view import coordination_status, shared_schedule_status
 from perpwatch.api.deps import (
     AuthRequired,
     CacheDep,
@@ -99,6 +100,10 @@ async def _serve(symbol: str, force: bool, request: Request, service: ServiceDep
 async def _scheduler_status(runtime: RuntimeDep) -> dict[str, Any]:
     scheduler, cache = runtime.scheduler, runtime.cache
     status = scheduler.status()
+    shared = None if scheduler.running else await shared_schedule_status(runtime)
+    if shared is not None:  # another process runs the schedule: show that one
+        status.update(shared)
+    status["coordination"] = await coordination_status(runtime)
     status["enabled"] = runtime.settings.hama_scheduler_enabled
     check = runtime.funding_check
     status["funding_check"] = check.status() if check is not None else {"running": False}

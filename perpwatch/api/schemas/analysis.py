@@ -102,6 +102,26 @@ class LastRun(BaseModel):
     failed: int
     duration_s: float | None
     failures: dict[str, str]
+    cycle_id: str | None = None
+    shards: dict[str, Any] | None = Field(
+        default=None, description="a distributed cycle's shards: done, running, failed, by whom"
+    )
+
+
+class Coordination(BaseModel):
+    """The processes sharing this Redis (or ``mode`` single process, without Redis)."""
+
+    mode: str
+    role: str
+    is_leader: bool
+    process_id: str | None = None
+    candidate: bool | None = None
+    leader: str | None = Field(default=None, description="process id holding the lease")
+    lease_expires_in_s: float | None = None
+    lease_seconds: float | None = None
+    processes: list[dict[str, Any]] = Field(default_factory=list)
+    workers: list[str] = Field(default_factory=list)
+    error: str | None = None
 
 
 class SchedulerCacheStats(BaseModel):
@@ -128,6 +148,7 @@ class SchedulerStatus(BaseModel):
     exchange_error: str | None = None
     cache_stats: SchedulerCacheStats
     funding_check: dict[str, Any]
+    coordination: Coordination | None = None
 
 
 class CacheStats(BaseModel):

@@ -1,0 +1,232 @@
+"""API replicas and workers as real processes on one real Redis, against the emulator.
+
+Three ``perpwatch serve`` replicas (no shards, no candidacy: pure API) and two
+``perpwatch worker`` processes (shards and scheduler candidates) share one Redis; ccxt
+talks to perpwatch's Binance emulator. Cycles are compressed (every 6 s), the lease is 3 s.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from perpwatch.testing.processes import PerpwatchProcess, wait_http
+from tests.support.redis_server import RedisServer, free_port
+
+API = "/api/gainer-analysis"
+SYMBOLS = 20
+LEASE_S = 3.0
+
+
+@dataclass
+class Group:
+    redis: redis.Redis
+    emulator: str
+    apis: list[tuple[PerpwatchProcess, str]]
+    workers: list[PerpwatchProcess]
+
+    def state(self) -> dict[str, Any]:
+        raw = self.redis.get("hama:scheduler:state")
+        return json.loads(raw) if raw else {}
+
+    def leader(self) -> str | None:
+        raw = self.redis.get("hama:scheduler:lease")
+        return raw.decode() if raw else None
+
+    def worker_ids(self) -> dict[str, PerpwatchProcess]:
+        """Process id -> worker process, from the registry's pids."""
+        out: dict[str, PerpwatchProcess] = {}
+        for value in self.redis.hgetall("hama:processes").values():
+            rec = json.loads(value)
+            for w in self.workers:
+                if w.poll() is None and rec["pid"] == w.pid:
+                    out[rec["id"]] = w
+        return out
+
+
+def wait_until(cond: Callable[[], object], timeout_s: float, what: str) -> float:
+    start = time.monotonic()
+    while not cond():
+        assert time.monotonic() - start < timeout_s, f"timed out waiting for {what}"
+        time.sleep(0.05)
+    return time.monotonic() - start
+
+
+@contextmanager
+def group(*, latency_ms: int = 0, extra: dict[str, str] | None = None) -> Iterator[Group]:
+    with ExitStack() as stack:
+        srv = stack.enter_context(RedisServer())
+        emu_port = free_port()
+        stack.enter_context(PerpwatchProcess(
+            ["emulator", "--port", str(emu_port), "--latency-ms", str(latency_ms), "--no-limits"]
+        ))  # fmt: skip
+        emulator = f"http://127.0.0.1:{emu_port}"
+        wait_http(f"{emulator}/fapi/v1/ping", timeout_s=60)
+        env = {
+            "MARKET": "binanceusdm", "EXCHANGE_API_URL": emulator, "REDIS_URL": srv.url,
+            "SYMBOLS_LIMIT": str(SYMBOLS), "HAMA_SCHEDULER_INTERVAL": "0.1",
+            "HAMA_CACHE_TTL": "60", "SCHEDULER_LEASE_SECONDS": str(LEASE_S),
+            "SHARD_RECLAIM_SECONDS": "1.5", "REFRESH_SHARD_SIZE": "4",
+            "FUNDING_CHECK_ENABLED": "false", "TASK_BACKEND": "saq", "LOG_LEVEL": "INFO",
+            **(extra or {}),
+        }  # fmt: skip
+        workers = [
+            stack.enter_context(PerpwatchProcess(["worker"], env=env, stop_timeout_s=5))
+            for _ in range(2)
+        ]
+        api_env = {**env, "PROCESS_SHARDS": "false", "HAMA_SCHEDULER_AUTO_START": "false"}
+        apis = []
+        for _ in range(3):
+            port = free_port()
+            proc = stack.enter_context(
+                PerpwatchProcess(["serve", "--port", str(port)], env=api_env, stop_timeout_s=5)
+            )
+            apis.append((proc, f"http://127.0.0.1:{port}"))
+        for proc, url in apis:
+            wait_http(f"{url}/health", timeout_s=90, alive=lambda p=proc: p.poll() is None,
+                      why_not=proc.log_tail)  # fmt: skip
+        client = redis.Redis.from_url(srv.url)
+        stack.callback(client.close)
+        yield Group(client, emulator, apis, workers)
+
+
+def runs(g: Group) -> int:
+    return int(g.state().get("runs", 0))
+
+
+def klines(emulator: str) -> int:
+    stats = httpx.get(f"{emulator}/_emulator/stats").json()
+    return int(stats["requests"].get("/fapi/v1/klines", 0))
+
+
+@pytest.mark.timeout(240)
+def test_replicas_run_each_cycle_once_and_a_killed_leader_is_replaced_within_the_lease() -> None:
+    with group() as g:
+        wait_until(lambda: runs(g) >= 1, 90, "the first cycle")
+        httpx.post(f"{g.emulator}/_emulator/reset")
+        first = runs(g)
+        wait_until(lambda: runs(g) >= first + 2, 60, "two more cycles")
+        wait_until(lambda: g.state().get("current_run") is None, 20, "no cycle in progress")
+        # five processes, one schedule: each symbol fetched once per cycle, incrementally,
+        # exactly what one process alone costs
+        done = runs(g) - first
+        assert klines(g.emulator) == SYMBOLS * done
+        stats = httpx.get(f"{g.emulator}/_emulator/stats").json()
+        assert stats["weight_by_path"]["/fapi/v1/klines"] == SYMBOLS * done
+        claims = [k for k in g.redis.scan_iter("hama:cycle:15m:*") if not k.endswith(b":shards")]
+        assert len(claims) == runs(g)  # every cycle claimed once
+
+        last = g.state()["last_run"]
+        assert last["ok"] == SYMBOLS and last["shards"]["done"] == SYMBOLS // 4
+        workers = {s["worker"] for s in last["shards"]["shards"]}
+        assert workers <= set(g.worker_ids())
+
+        # every API replica serves hits and tells the same story
+        leaders = set()
+        for _, url in g.apis:
+            status = httpx.get(f"{url}{API}/scheduler/status").json()["data"]
+            coord = status["coordination"]
+            assert coord["role"] == "serve" and coord["is_leader"] is False
+            assert sorted(coord["workers"]) == sorted(g.worker_ids())
+            leaders.add(coord["leader"])
+            assert status["symbols_count"] == SYMBOLS and status["last_run"]["ok"] == SYMBOLS
+            r = httpx.post(f"{url}{API}/analyze-symbol", json={"symbol": status["symbols"][0]})
+            assert r.status_code == 200 and r.json()["data"]["cached"] is True
+        assert leaders == {g.leader()}
+
+        # SIGKILL the leader: another process leads within the lease; no watched symbol
+        # misses the cache meanwhile
+        symbols = g.state()["status"]["symbols"]
+        old = g.leader()
+        assert old is not None
+        g.worker_ids()[old].proc.kill()
+        killed_at = time.monotonic()
+        misses: list[str] = []
+        _, api = g.apis[0]
+
+        def new_leader() -> bool:
+            body = httpx.get(f"{api}{API}/signals").json()["data"]
+            misses.extend(body["missing"])
+            return g.leader() not in (None, old)
+
+        took = wait_until(new_leader, 3 * LEASE_S, "a new leader")
+        assert time.monotonic() - killed_at <= LEASE_S + 0.5, f"takeover took {took:.2f}s"
+        before = runs(g)
+        wait_until(lambda: runs(g) > before, 30, "a cycle under the new leader")
+        assert misses == []
+        body = httpx.get(f"{api}{API}/signals").json()["data"]
+        assert body["missing"] == [] and body["count"] == len(symbols)
+
+
+class KeyspaceCounter:
+    """Counts SETs of ``hama:analysis:*`` keys through Redis keyspace notifications."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        client.config_set("notify-keyspace-events", "K$")
+        self.pubsub = client.pubsub()
+        self.pubsub.psubscribe("__keyspace@0__:hama:analysis:*")
+        self.sets: Counter[str] = Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            msg = self.pubsub.get_message(timeout=0.1)
+            if msg and msg["type"] == "pmessage" and msg["data"] == b"set":
+                self.sets[msg["channel"].decode().rsplit(":", 1)[1]] += 1
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self.pubsub.close()
+
+
+@pytest.mark.timeout(240)
+def test_a_worker_killed_mid_cycle_its_shard_is_redone_and_every_symbol_written_once() -> None:
+    slow = {"REFRESH_CONCURRENCY": "1", "WORKER_SHARD_SLOTS": "1", "HAMA_SCHEDULER_INTERVAL": "1"}
+    with group(latency_ms=250, extra=slow) as g:
+        counter = KeyspaceCounter(g.redis)
+        try:
+
+            def running_shard() -> tuple[str, str] | None:
+                """A shard the non-leader works on now, read from the cycle's board."""
+                cur = g.state().get("current_run")
+                if not cur or not cur.get("cycle_id"):
+                    return None
+                board = g.redis.hgetall(f"hama:cycle:{cur['cycle_id']}:shards")
+                for field, value in board.items():
+                    if field.startswith(b"shard:"):
+                        s = json.loads(value)
+                        if s["state"] == "running" and s["worker"] not in (None, g.leader()):
+                            return cur["cycle_id"], s["worker"]
+                return None
+
+            wait_until(lambda: running_shard() is not None, 120, "a shard on the non-leader")
+            found = running_shard()
+            assert found is not None
+            cycle_id, victim = found
+            g.worker_ids()[victim].proc.kill()
+            wait_until(lambda: (g.state().get("last_run") or {}).get("cycle_id") == cycle_id,
+                       60, "the cycle to complete")  # fmt: skip
+            last = g.state()["last_run"]
+            assert last["ok"] == SYMBOLS and last["failed"] == 0
+            assert {s["state"] for s in last["shards"]["shards"]} == {"done"}
+            assert any(s["attempts"] >= 2 for s in last["shards"]["shards"])
+            time.sleep(0.5)
+        finally:
+            counter.close()
+        for symbol in g.state()["status"]["symbols"]:
+            doc = json.loads(g.redis.get(f"hama:analysis:{symbol}") or b"{}")
+            assert doc.get("cycle_id") == cycle_id, symbol
+        assert max(counter.sets.values()) == 1, counter.sets
