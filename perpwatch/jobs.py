@@ -7,18 +7,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from perpwatch.errors import InvalidInput
+from perpwatch.errors import DataNotAvailable, InsufficientData, InvalidInput, UnknownSymbol
 from perpwatch.symbols import normalize_symbol
+from perpwatch.tasks.awaiting import await_task
+from perpwatch.tasks.base import TaskManager
+from perpwatch.tasks.models import TaskInfo
 from perpwatch.tasks.operations import OperationRegistry
 
 if TYPE_CHECKING:
     from perpwatch.analysis.funding_monitor import FundingMonitor
+    from perpwatch.analysis.service import AnalysisService
     from perpwatch.scheduler.hama_scheduler import HamaScheduler
 
 FUNDING_REFRESH = "funding.refresh"
 HAMA_REFRESH = "hama.refresh"
+HAMA_ANALYZE = "hama.analyze"
 MAX_REFRESH_SYMBOLS = 5000
 
 
@@ -29,6 +35,8 @@ class JobContext(Protocol):
     def funding(self) -> FundingMonitor: ...
     @property
     def scheduler(self) -> HamaScheduler: ...
+    @property
+    def service(self) -> AnalysisService: ...
 
 
 def _strict_bool(params: dict[str, Any], name: str) -> bool:
@@ -72,8 +80,51 @@ async def hama_refresh(ctx: JobContext, params: dict[str, Any]) -> dict[str, Any
     return summary.as_dict()
 
 
+def validate_analyze(params: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(params) - {"symbol"}
+    if unknown or not isinstance(params.get("symbol"), str):
+        raise InvalidInput("hama.analyze takes exactly one parameter: symbol")
+    return {"symbol": normalize_symbol(params["symbol"])}
+
+
+async def hama_analyze(ctx: JobContext, params: dict[str, Any]) -> dict[str, Any]:
+    """One symbol's analysis, computed in the process running the task (a worker) and
+    written to the cache; an API replica submits it on a miss and waits for it."""
+    return await ctx.service.refresh_here(str(params["symbol"]))
+
+
 def build_registry() -> OperationRegistry:
     registry = OperationRegistry()
+    registry.register(HAMA_ANALYZE, hama_analyze, validate=validate_analyze)
     registry.register(FUNDING_REFRESH, funding_refresh, validate=validate_funding)
     registry.register(HAMA_REFRESH, hama_refresh, validate=validate_hama)
     return registry
+
+
+def error_of(info: TaskInfo, symbol: str) -> Exception:
+    """The perpwatch error a failed ``hama.analyze`` stands for (so the API answers the
+    same status as when it computed itself: 404, 400 or 503)."""
+    message = info.error or f"analysis task {info.status}"
+    if info.error_type == "UnknownSymbol":
+        return UnknownSymbol(symbol)
+    if info.error_type == "InvalidInput":
+        return InvalidInput(message)
+    if info.error_type == "InsufficientData":
+        return InsufficientData(message)
+    return DataNotAvailable(message)
+
+
+def remote_analysis(
+    tasks: TaskManager, *, timeout_s: float
+) -> Callable[[str], Awaitable[dict[str, Any]]]:
+    """``analyze(symbol)`` by the workers: submit ``hama.analyze`` (identical concurrent
+    requests share one task) and wait for its result."""
+
+    async def analyze(symbol: str) -> dict[str, Any]:
+        submitted = await tasks.submit(HAMA_ANALYZE, {"symbol": symbol})
+        info = await await_task(tasks, submitted.task.id, timeout_s=timeout_s)
+        if info.status == "completed" and isinstance(info.result, dict):
+            return info.result
+        raise error_of(info, symbol)
+
+    return analyze

@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -76,6 +76,10 @@ class AnalysisService:
         self.ttl_s = ttl_s
         self._stale_after_s = stale_after_s or (lambda: ttl_s)
         self._inflight: dict[str, asyncio.Task[dict[str, Any]]] = {}
+        # set in an API-only process: a miss or a forced refresh is computed by the workers
+        self.remote: Callable[[str], Awaitable[dict[str, Any]]] | None = None
+        # the last failed refresh of each symbol, as the workers report it (Redis)
+        self.shared_errors: dict[str, tuple[float, str]] = {}
         self.hits = 0
         self.misses = 0
         self.computations = 0
@@ -101,6 +105,28 @@ class AnalysisService:
         doc = await self.refresh(symbol)
         return Served(doc, False, None, self._age(doc))
 
+    async def cached_response(self, symbol: str) -> tuple[str, CacheSource] | None:
+        """A cache hit as the JSON of the response's ``data``, built without decoding the
+        stored document: the served fields are appended to it as text. ``None`` on a miss."""
+        hit = await self._cache.get(hama_analysis_key(symbol))
+        if hit is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        text = hit.value
+        computed_ms = _timestamp_ms_of(text)
+        age = round(max(0.0, self._clock() - computed_ms / 1000.0), 3) if computed_ms else 0.0
+        stale, reason = self._staleness(symbol, (computed_ms or 0) / 1000.0, age)
+        tail = (
+            f',"cached":true,"cache_source":"{hit.source}","age_seconds":{age!r},'
+            f'"stale":{"true" if stale else "false"},"stale_reason":{json.dumps(reason)}}}'
+        )
+        return text[:-1] + tail, hit.source
+
+    def fresh(self, doc: dict[str, Any]) -> Served:
+        """A document just computed, as served."""
+        return Served(doc, False, None, self._age(doc))
+
     async def cached(self, symbols: list[str]) -> list[dict[str, Any] | None]:
         """The cached documents of many symbols at once (missing ones are None)."""
         hits = await self._cache.mget([hama_analysis_key(s) for s in symbols])
@@ -116,11 +142,20 @@ class AnalysisService:
         hit = await self._cache.get(hama_analysis_key(symbol))
         if hit is not None and _cycle_of(hit.value) == cycle_id:
             return "skipped"
-        await self.refresh(symbol, cycle_id=cycle_id)
+        await self.refresh_here(symbol, cycle_id=cycle_id)
         return "ok"
 
-    async def refresh(self, symbol: str, *, cycle_id: str | None = None) -> dict[str, Any]:
-        """Compute ``symbol`` now and write it to the cache; concurrent calls share one run."""
+    async def refresh(self, symbol: str) -> dict[str, Any]:
+        """Compute ``symbol`` now (here, or by the workers in an API-only process) and write
+        it to the cache."""
+        if self.remote is not None:
+            doc = await self.remote(symbol)
+            self.computations += 1
+            return doc
+        return await self.refresh_here(symbol)
+
+    async def refresh_here(self, symbol: str, *, cycle_id: str | None = None) -> dict[str, Any]:
+        """Compute ``symbol`` in this process; concurrent calls share one run."""
         task = self._inflight.get(symbol)
         if task is None:
             task = asyncio.create_task(self._compute(symbol, cycle_id), name=f"analyze:{symbol}")
@@ -160,8 +195,13 @@ class AnalysisService:
         return payload
 
     def staleness(self, symbol: str, doc: dict[str, Any], age_s: float) -> tuple[bool, str | None]:
+        return self._staleness(symbol, doc.get("timestamp_ms", 0) / 1000, age_s)
+
+    def _staleness(self, symbol: str, computed_at: float, age_s: float) -> tuple[bool, str | None]:
         failure = self.last_errors.get(symbol)
-        computed_at = doc.get("timestamp_ms", 0) / 1000
+        shared = self.shared_errors.get(symbol)
+        if shared is not None and (failure is None or shared[0] > failure.at):
+            failure = Failure(shared[0], shared[1])
         if failure is not None and failure.at > computed_at:
             return True, f"latest refresh failed: {failure.message}"
         limit = self._stale_after_s()
@@ -200,3 +240,19 @@ def _cycle_of(text: str) -> str | None:
     start = at + len(_CYCLE_FIELD)
     end = text.find('"', start)
     return text[start:end] if end > start else None
+
+
+_TIMESTAMP_FIELD = '"timestamp_ms":'
+
+
+def _timestamp_ms_of(text: str) -> int | None:
+    """The top-level ``timestamp_ms`` of a cached analysis, read without decoding it
+    (the document's only field of that name)."""
+    at = text.rfind(_TIMESTAMP_FIELD)
+    if at < 0:
+        return None
+    start = at + len(_TIMESTAMP_FIELD)
+    end = start
+    while end < len(text) and text[end].isdigit():
+        end += 1
+    return int(text[start:end]) if end > start else None

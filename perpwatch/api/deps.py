@@ -14,20 +14,25 @@ from perpwatch.runtime import Runtime
 from perpwatch.scheduler.hama_scheduler import HamaScheduler
 
 
-def get_runtime(request: Request) -> Runtime:
+def _runtime(request: Request) -> Runtime:
     return cast(Runtime, request.app.state.runtime)
 
 
-def get_service(request: Request) -> AnalysisService:
-    return get_runtime(request).service
+# async: a sync dependency would hop to the thread pool on every request
+async def get_runtime(request: Request) -> Runtime:
+    return _runtime(request)
 
 
-def get_scheduler(request: Request) -> HamaScheduler:
-    return get_runtime(request).scheduler
+async def get_service(request: Request) -> AnalysisService:
+    return _runtime(request).service
 
 
-def get_cache(request: Request) -> FailoverCache:
-    return get_runtime(request).cache
+async def get_scheduler(request: Request) -> HamaScheduler:
+    return _runtime(request).scheduler
+
+
+async def get_cache(request: Request) -> FailoverCache:
+    return _runtime(request).cache
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

@@ -6,10 +6,12 @@ Success ``{"code": 1, "msg": "success", "data": ...}``; error
 
 from __future__ import annotations
 
+import json
 from typing import Any, Generic, TypeVar
 
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.responses import Response
 
 T = TypeVar("T")
 
@@ -28,6 +30,13 @@ class ErrorEnvelope(BaseModel):
 
 def ok(data: Any, msg: str = "success", status_code: int = 200) -> JSONResponse:
     return JSONResponse({"code": 1, "msg": msg, "data": data}, status_code=status_code)
+
+
+def ok_raw(data_json: str, msg: str = "success") -> Response:
+    """The success envelope around ``data`` that is JSON text already (a cache hit): the
+    bytes are joined, not decoded and encoded again."""
+    body = '{"code":1,"msg":' + json.dumps(msg) + ',"data":' + data_json + "}"
+    return Response(body.encode(), media_type="application/json")
 
 
 def error(status_code: int, msg: str, headers: dict[str, str] | None = None) -> JSONResponse:

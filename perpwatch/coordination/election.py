@@ -55,6 +55,7 @@ class LeaderElection:
         self._monotonic = monotonic
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._renewed_at: float | None = None  # monotonic, while leader
         self.is_leader = False
         self.leader_since: float | None = None  # epoch seconds
@@ -71,11 +72,13 @@ class LeaderElection:
 
     def start(self) -> None:
         if self._task is None or self._task.done():
+            self._stopping = False
             self._task = asyncio.create_task(self._campaign(), name="perpwatch-election")
 
     async def stop(self) -> None:
         """Stop campaigning; a leader steps down and gives the lease up."""
         task, self._task = self._task, None
+        self._stopping = True  # as well as the cancel: see HamaScheduler.stop
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -92,7 +95,7 @@ class LeaderElection:
     async def _campaign(self) -> None:
         renew_s = RENEW_SHARE * self._lease_s
         poll_s = POLL_SHARE * self._lease_s
-        while True:
+        while not self._stopping:
             if self.is_leader:
                 await self._renew()
             else:

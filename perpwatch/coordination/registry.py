@@ -53,6 +53,7 @@ class ProcessRegistry:
         self._clock = clock
         self._started = clock()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def record(self) -> dict[str, Any]:
         return {
@@ -77,6 +78,7 @@ class ProcessRegistry:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
+        self._stopping = True  # as well as the cancel: see HamaScheduler.stop
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -85,7 +87,7 @@ class ProcessRegistry:
             await self._client.hdel(PROCESSES_KEY, self.process_id)
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.beat()
             except CacheUnavailable as e:

@@ -62,6 +62,7 @@ class ShardConsumer:
         self._reclaim_ms = round(reclaim_after_s * 1000)
         self._clock = clock
         self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
         self._free = asyncio.Semaphore(slots)
         self.running: dict[str, ShardJob] = {}  # entry id -> job
         self.shards_done = 0
@@ -82,6 +83,7 @@ class ShardConsumer:
 
     async def stop(self) -> None:
         """Stop at once; an unfinished shard stays pending and another worker redoes it."""
+        self._stopping = True  # as well as the cancel: see HamaScheduler.stop
         tasks = list(self._tasks)
         for t in tasks:
             t.cancel()
@@ -98,7 +100,7 @@ class ShardConsumer:
         """With a slot free: first a dead worker's shard (checked every half reclaim
         period), else the next new one."""
         next_reclaim = 0.0
-        while True:
+        while not self._stopping:
             await self._free.acquire()
             try:
                 job: ShardJob | None = None
@@ -162,11 +164,12 @@ class ShardConsumer:
         if not await self._queue.set_state(job, state):
             await self._queue.finish(job)  # the cycle is long gone: nothing to do
             return
-        toucher = asyncio.create_task(self._touch(job), name="perpwatch-shard-touch")
+        finished = asyncio.Event()
+        toucher = asyncio.create_task(self._touch(job, finished), name="perpwatch-shard-touch")
         try:
             errors = await self._refresh_all(job, state)
         finally:
-            toucher.cancel()
+            finished.set()  # ends the toucher after its current round trip, if any
             with contextlib.suppress(asyncio.CancelledError):
                 await toucher
         state.state, state.finished = "done", self._clock()
@@ -210,9 +213,13 @@ class ShardConsumer:
         except CacheUnavailable as e:
             logger.debug("refresh errors not recorded: %s", e)
 
-    async def _touch(self, job: ShardJob) -> None:
-        while True:
-            await asyncio.sleep(self._touch_s)
+    async def _touch(self, job: ShardJob, finished: asyncio.Event) -> None:
+        while not self._stopping:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._touch_s):
+                    await finished.wait()
+            if finished.is_set():
+                return
             try:
                 if not await self._queue.touch(self.consumer_id, job.entry_id):
                     logger.warning(

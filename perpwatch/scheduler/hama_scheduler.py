@@ -115,6 +115,7 @@ class HamaScheduler:
     ) -> None:
         self._coord = coordination
         self._align_first = False
+        self._stop_requested = False
         self._published_at = 0.0
         self._publishing: set[asyncio.Task[None]] = set()
         self._service = service
@@ -165,6 +166,7 @@ class HamaScheduler:
         ``aligned`` (a newly elected leader): with no shared timetable to follow, the
         first cycle starts on a coarse grid, so that two rivals would claim the same one."""
         await self.stop()
+        self._stop_requested = False
         self._align_first = aligned
         if symbols is not None:
             self._explicit = list(symbols)
@@ -180,6 +182,11 @@ class HamaScheduler:
         """Stop the schedule (a run in progress too). ``publish``: tell the other
         processes it stopped (not when deposed: the next leader speaks then)."""
         tasks = [t for t in (self._loop_task, self._run_task) if t is not None and not t.done()]
+        # the flag as well as the cancel: a cancellation swallowed below us (seen with
+        # redis-py 8.1 on Python 3.11: a cancelled task that went on with its loop) must not
+        # leave the loop running while stop() waits for it
+        self._stop_requested = True
+        self._wake.set()
         for t in tasks:
             t.cancel()
         for t in tasks:
@@ -226,7 +233,7 @@ class HamaScheduler:
         await self._ensure_symbols()
         if self._coord is not None:
             await self._adopt(self._coord)
-        while True:
+        while not self._stop_requested:
             now = self._clock()
             if self.next_run_at is None or now >= self.next_run_at:
                 start = self._cycle_start(now)
@@ -249,7 +256,8 @@ class HamaScheduler:
             if self._coord is not None:
                 wait_s = min(wait_s, 1.0)  # the shared state stays fresh for the API
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait_s)
+                async with asyncio.timeout(wait_s):
+                    await self._wake.wait()
 
     def _cycle_start(self, now: float) -> float:
         """The planned start of the cycle due now. Planned starts follow from the shared

@@ -65,7 +65,7 @@ async def test_two_workers_share_a_cycle_and_report_failures(client: RedisClient
         w.start()
     try:
         await q.publish(cycle_id="c1", timeframe="15m", shards=split(symbols, 4), meta={})
-        assert set((await wait_done(q, "c1", 5)).values()) == {"done"}
+        assert set((await wait_done(q, "c1", 15)).values()) == {"done"}
     finally:
         for w in workers:
             await w.stop()
@@ -95,7 +95,7 @@ async def test_a_killed_workers_shard_is_redone_without_writing_a_symbol_twice(
     rescuer = consumer(client, "rescuer", ledger)
     rescuer.start()
     try:
-        assert await wait_done(q, "c2", 5) == {0: "done"}
+        assert await wait_done(q, "c2", 15) == {0: "done"}
     finally:
         await rescuer.stop()
     _, states = await q.board("c2")

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
+from starlette.responses import Response
 
 from perpwatch.analysis.service import Served
 from perpwatch.api.cluster_view import coordination_status, shared_schedule_status
@@ -24,7 +25,7 @@ from perpwatch.api.deps import (
     SchedulerDep,
     ServiceDep,
 )
-from perpwatch.api.envelope import Envelope, ok
+from perpwatch.api.envelope import Envelope, ok, ok_raw
 from perpwatch.api.openapi import AUTH_CONDITIONAL, AUTH_REQUIRED
 from perpwatch.api.responses import errors
 from perpwatch.api.schemas.analysis import (
@@ -64,9 +65,7 @@ router = APIRouter(prefix="/api/gainer-analysis", tags=["gainer-analysis"])
     openapi_extra=AUTH_CONDITIONAL,
     summary="HAMA analysis of one symbol (cached; computed on a miss or when forced)",
 )
-async def analyze_symbol(
-    body: AnalyzeRequest, request: Request, service: ServiceDep
-) -> JSONResponse:
+async def analyze_symbol(body: AnalyzeRequest, request: Request, service: ServiceDep) -> Response:
     """A cache hit is open to everyone and never rate-limited. ``force_refresh: true`` needs
     the API key (when set) and a rate-limit token. A cache miss is open too -- refusing it
     would make the first read of a symbol fail -- but it costs exchange weight, so it is
@@ -74,27 +73,26 @@ async def analyze_symbol(
     if body.force_refresh:
         ensure_authorized(request)
     symbol = normalize_symbol(body.symbol)
-    served = await _serve(symbol, body.force_refresh, request, service)
-    msg = f"success (cached from {served.source})" if served.cached else "success"
-    return ok(served.as_response(), msg)
+    if not body.force_refresh:
+        hit = await service.cached_response(symbol)
+        if hit is not None:  # the stored bytes, with the served fields joined on
+            data, source = hit
+            return ok_raw(data, f"success (cached from {source})")
+    served = await _compute(symbol, body.force_refresh, request, service)
+    return ok(served.as_response(), "success")
 
 
-async def _serve(symbol: str, force: bool, request: Request, service: ServiceDep) -> Served:
+async def _compute(symbol: str, force: bool, request: Request, service: ServiceDep) -> Served:
     if force:
         take_token(request)  # concurrent forced refreshes of a symbol share one computation
-        return await service.get(symbol, force_refresh=True)
+        return service.fresh(await service.refresh(symbol))
     if not has_token(request):
         # an empty bucket may still read the cache, but must not cause a computation
-        if (await service.cached([symbol]))[0] is None:
-            raise_rate_limited(request)
-        return await service.get(symbol)
-    served: Served | None = None
+        raise_rate_limited(request)
     try:
-        served = await service.get(symbol)
+        return service.fresh(await service.refresh(symbol))
     finally:
-        if served is None or not served.cached:  # a miss, failed or not, cost weight
-            charge_token(request)
-    return served
+        charge_token(request)  # a miss, failed or not, cost weight
 
 
 async def _scheduler_status(runtime: RuntimeDep) -> dict[str, Any]:
