@@ -33,13 +33,15 @@ from perpwatch.coordination.registry import ProcessRegistry, new_process_id
 from perpwatch.coordination.schedule_store import ScheduleStore
 from perpwatch.coordination.shard_consumer import ShardConsumer
 from perpwatch.coordination.shards import ShardQueue
+from perpwatch.errors import CacheUnavailable
 from perpwatch.indicators.hama import HamaParams
-from perpwatch.jobs import build_registry
+from perpwatch.jobs import build_registry, remote_analysis
 from perpwatch.market.base import MarketData
 from perpwatch.market.candle_archive import RedisCandleArchive
 from perpwatch.market.candle_store import CandleStore
 from perpwatch.market.factory import build_markets
 from perpwatch.redis_client import RedisClient, close_redis, open_redis
+from perpwatch.scheduler.control import ControlWatcher
 from perpwatch.scheduler.distributed import DistributedCycles
 from perpwatch.scheduler.funding_check import FundingCheck
 from perpwatch.scheduler.hama_scheduler import Coordination, HamaScheduler
@@ -54,6 +56,37 @@ COORDINATION_SOCKET_TIMEOUT_S = 2.0  # above the shard queue's 1 s blocking read
 CANDLE_ARCHIVE_TTL_S = 86400.0
 
 Role = Literal["serve", "worker", "cli"]
+REMOTE_ANALYSIS_TIMEOUT_S = 30.0
+
+
+class SharedErrors:
+    """Keeps an API-only process's view of the workers' refresh failures current (once a
+    second), so that a value whose latest refresh failed is served marked stale."""
+
+    def __init__(self, store: ScheduleStore, service: AnalysisService, every_s: float = 1.0):
+        self._store = store
+        self._service = service
+        self._every_s = every_s
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="perpwatch-shared-errors")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            try:
+                self._service.shared_errors = await self._store.errors()
+            except CacheUnavailable as e:
+                logger.debug("refresh errors unreadable: %s", e)
+            await asyncio.sleep(self._every_s)
 
 
 def hama_params(settings: Settings) -> HamaParams:
@@ -82,6 +115,9 @@ class Cluster:
     registry: ProcessRegistry
     election: LeaderElection | None = None
     consumer: ShardConsumer | None = None
+    # no shards, no candidacy: computing is the workers' (misses too), and
+    # scheduler/start and /stop go to the leader through Redis
+    api_only: bool = False
 
     @property
     def is_leader(self) -> bool:
@@ -293,9 +329,15 @@ async def open_cluster(
         consumer.start()
         stack.push_async_callback(consumer.stop)
     check = _funding_check(runtime, clock)
+    watcher = ControlWatcher(
+        store=store,
+        scheduler=scheduler,
+        market=runtime.market,
+        is_leader=lambda: election is not None and election.is_leader,
+    )
 
     async def elected() -> None:
-        await scheduler.start(aligned=True)
+        await watcher.on_elected()
         if check is not None:
             check.start()
 
@@ -334,7 +376,17 @@ async def open_cluster(
     if election is not None:
         election.start()
         stack.push_async_callback(election.stop)
-    cluster = Cluster(process_id, role, client, store, registry, election, consumer)
+        watcher.start()
+        stack.push_async_callback(watcher.stop)
+    api_only = consumer is None and election is None and role == "serve"
+    if api_only and runtime.tasks is not None and settings.task_backend == "saq":
+        runtime.service.remote = remote_analysis(
+            runtime.task_manager, timeout_s=REMOTE_ANALYSIS_TIMEOUT_S
+        )
+        follower = SharedErrors(store, runtime.service)
+        follower.start()
+        stack.push_async_callback(follower.stop)
+    cluster = Cluster(process_id, role, client, store, registry, election, consumer, api_only)
     runtime.cluster = cluster
     return cluster
 

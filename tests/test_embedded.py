@@ -169,11 +169,6 @@ def test_children_end_when_the_parent_is_sigkilled() -> None:
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.xfail(
-    strict=True,
-    reason="/health/ready reads this process's own scheduler, which a pure API replica "
-    "never runs (perpwatch/api/routers/health.py; also true of the 3+2 deployment)",
-)
 def test_the_pure_api_serve_process_becomes_ready() -> None:
     proc, base = start_serve(EMBEDDED)
     with proc:

@@ -84,7 +84,8 @@ def group(*, latency_ms: int = 0, extra: dict[str, str] | None = None) -> Iterat
             stack.enter_context(PerpwatchProcess(["worker"], env=env, stop_timeout_s=5))
             for _ in range(2)
         ]
-        api_env = {**env, "PROCESS_SHARDS": "false", "HAMA_SCHEDULER_AUTO_START": "false"}
+        api_env = {**env, "PROCESS_SHARDS": "false", "HAMA_SCHEDULER_AUTO_START": "false",
+                   "TASK_LOCAL_WORKER": "false"}  # fmt: skip
         apis = []
         for _ in range(3):
             port = free_port()
@@ -143,6 +144,31 @@ def test_replicas_run_each_cycle_once_and_a_killed_leader_is_replaced_within_the
             r = httpx.post(f"{url}{API}/analyze-symbol", json={"symbol": status["symbols"][0]})
             assert r.status_code == 200 and r.json()["data"]["cached"] is True
         assert leaders == {g.leader()}
+
+        # an API replica computes nothing itself: a miss is a task the workers run
+        _, api = g.apis[1]
+        listed = json.loads(g.redis.get("hama:symbols:listed") or b"[]")
+        unwatched = next(s for s in listed if s not in g.state()["status"]["symbols"])
+        r = httpx.post(f"{api}{API}/analyze-symbol", json={"symbol": unwatched}, timeout=30)
+        assert r.status_code == 200, r.text
+        assert r.json()["data"]["cached"] is False and r.json()["data"]["symbol"] == unwatched
+        tasks = httpx.get(f"{api}/api/tasks", params={"limit": 50}).json()["data"]["tasks"]
+        assert any(t["operation"] == "hama.analyze" and t["status"] == "completed"
+                   for t in tasks)  # fmt: skip
+        r = httpx.post(f"{api}{API}/analyze-symbol", json={"symbol": "NOSUCHUSDT"}, timeout=30)
+        assert r.status_code == 404 and r.json()["msg"] == "unknown symbol: NOSUCHUSDT"
+        r = httpx.post(f"{api}{API}/analyze-symbol", json={"symbol": unwatched})
+        assert r.json()["data"]["cached"] is True  # the worker's result, now a hit
+
+        # stop and start through an API replica reach the leader
+        r = httpx.post(f"{api}{API}/scheduler/stop")
+        assert r.status_code == 200 and r.json()["data"]["control"]["running"] is False
+        wait_until(lambda: g.state()["status"]["running"] is False, 5, "the leader to stop")
+        r = httpx.post(f"{api}{API}/scheduler/start", json={"symbols": ["NOSUCHUSDT"]})
+        assert r.status_code == 404
+        r = httpx.post(f"{api}{API}/scheduler/start", json={})
+        assert r.status_code == 200
+        wait_until(lambda: g.state()["status"]["running"] is True, 5, "the leader to start")
 
         # SIGKILL the leader: another process leads within the lease; no watched symbol
         # misses the cache meanwhile

@@ -49,6 +49,8 @@ from perpwatch.api.security import (
 from perpwatch.constants import HAMA_ANALYSIS_PREFIX
 from perpwatch.errors import InvalidInput, UnknownSymbol
 from perpwatch.jobs import HAMA_REFRESH
+from perpwatch.scheduler import control
+from perpwatch.scheduler.control import check_listed
 from perpwatch.scheduler.watchlist import resolve_watchlist
 from perpwatch.symbols import normalize_symbol
 
@@ -132,6 +134,7 @@ async def scheduler_start(
     """Starting runs a full refresh at once, so it takes a rate-limit token."""
     if not runtime.settings.hama_scheduler_enabled:
         raise InvalidInput("the scheduler is disabled (HAMA_SCHEDULER_ENABLED=false)")
+    cluster = runtime.cluster
     symbols: list[str] | None = None
     interval_s: float | None = None
     if body is not None:
@@ -140,10 +143,22 @@ async def scheduler_start(
                 raise InvalidInput("symbols must not be an empty list (omit it to keep the list)")
             symbols = list(dict.fromkeys(normalize_symbol(s) for s in body.symbols))
             # every symbol must be a listed perpetual (UnknownSymbol -> 404)
-            symbols = await resolve_watchlist(runtime.market, explicit=symbols, limit=len(symbols))
+            if cluster is not None and cluster.api_only:
+                symbols = await check_listed(cluster.store, symbols)
+            else:
+                symbols = await resolve_watchlist(
+                    runtime.market, explicit=symbols, limit=len(symbols)
+                )
         if body.interval_minutes is not None:
             interval_s = body.interval_minutes * 60.0
     take_token(request)
+    if cluster is not None and cluster.api_only:
+        asked = await control.request(
+            cluster.store, running=True, symbols=symbols, interval_s=interval_s
+        )
+        status = await _scheduler_status(runtime)
+        status["control"] = asked
+        return ok(status, "scheduler start requested: the leader applies it within about 1 s")
     await runtime.scheduler.start(symbols=symbols, interval_s=interval_s)
     return ok(await _scheduler_status(runtime), "scheduler started")
 
@@ -156,6 +171,12 @@ async def scheduler_start(
     openapi_extra=AUTH_REQUIRED,
 )
 async def scheduler_stop(runtime: RuntimeDep, scheduler: SchedulerDep) -> JSONResponse:
+    cluster = runtime.cluster
+    if cluster is not None and cluster.api_only:
+        asked = await control.request(cluster.store, running=False)
+        status = await _scheduler_status(runtime)
+        status["control"] = asked
+        return ok(status, "scheduler stop requested: the leader applies it within about 1 s")
     await scheduler.stop()
     return ok(await _scheduler_status(runtime), "scheduler stopped")
 
@@ -230,7 +251,11 @@ async def signals(
 ) -> JSONResponse:
     """Served from the cache only (no exchange call); symbols not cached yet are listed
     under ``missing`` rather than invented."""
-    symbols = list(runtime.scheduler.symbols) or await runtime.service.cached_symbols()
+    symbols = list(runtime.scheduler.symbols)
+    if not symbols:  # another process runs the schedule: its watched symbols
+        shared = await shared_schedule_status(runtime)
+        symbols = list(shared.get("symbols") or []) if shared else []
+    symbols = symbols or await runtime.service.cached_symbols()
     docs = await runtime.service.cached(symbols)
     now = runtime.service.now()
     rows: list[dict[str, Any]] = []

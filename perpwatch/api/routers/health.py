@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from perpwatch import __version__
+from perpwatch.api.cluster_view import coordination_status, shared_schedule_status
 from perpwatch.api.deps import RuntimeDep
 from perpwatch.api.envelope import Envelope, ok
 from perpwatch.api.responses import errors
@@ -17,11 +18,17 @@ from perpwatch.runtime import Runtime
 router = APIRouter(tags=["health"])
 
 
-def health_report(runtime: Runtime) -> dict[str, Any]:
+async def health_report(runtime: Runtime) -> dict[str, Any]:
+    """This process's view; where another process runs the schedule (this one is an API
+    replica or a follower), the schedule and exchange part is the leader's."""
     cache, scheduler, service = runtime.cache, runtime.scheduler, runtime.service
-    last = scheduler.last_run
-    exchange_ok = scheduler.list_error is None and (last is None or last.ok > 0 or last.total == 0)
-    ready = last is not None and last.ok > 0
+    shared = None if scheduler.running else await shared_schedule_status(runtime)
+    sched = shared if shared is not None else scheduler.status()
+    last = sched.get("last_run")
+    list_error = sched.get("list_error")
+    last_ok = None if last is None else int(last["ok"])
+    exchange_ok = list_error is None and (last is None or last_ok or last["total"] == 0)
+    ready = last is not None and bool(last_ok)
     redis_state = (
         "disabled" if not cache.redis_enabled else "up" if cache.redis_available else "down"
     )
@@ -40,14 +47,18 @@ def health_report(runtime: Runtime) -> dict[str, Any]:
         },
         "exchange": {
             "name": runtime.market.name,
-            "ok": exchange_ok,
-            "list_error": scheduler.list_error,
-            "error": scheduler.exchange_error,
-            "consecutive_failed_runs": scheduler.consecutive_failed_runs,
-            "last_run_failed": None if last is None else last.failed,
-            "last_run_ok": None if last is None else last.ok,
+            "ok": bool(exchange_ok),
+            "list_error": list_error,
+            "error": sched.get("exchange_error"),
+            "consecutive_failed_runs": int(sched.get("consecutive_failed_runs", 0)),
+            "last_run_failed": None if last is None else int(last["failed"]),
+            "last_run_ok": last_ok,
         },
-        "scheduler": {"running": scheduler.running, "symbols_count": len(scheduler.symbols)},
+        "scheduler": {
+            "running": bool(sched.get("running")),
+            "symbols_count": int(sched.get("symbols_count", 0)),
+        },
+        "coordination": await coordination_status(runtime),
     }
 
 
@@ -58,7 +69,7 @@ def health_report(runtime: Runtime) -> dict[str, Any]:
     summary="Liveness (always 200 while the process serves) with details",
 )
 async def health(runtime: RuntimeDep) -> JSONResponse:
-    return ok(health_report(runtime))
+    return ok(await health_report(runtime))
 
 
 @router.get(
@@ -71,7 +82,7 @@ async def health(runtime: RuntimeDep) -> JSONResponse:
     summary="Readiness: 200 once a refresh has produced data, else 503",
 )
 async def ready(runtime: RuntimeDep) -> JSONResponse:
-    report = health_report(runtime)
+    report = await health_report(runtime)
     if not report["ready"]:
         return JSONResponse(
             {"code": 0, "msg": "not ready: no refresh has produced data yet", "data": report},

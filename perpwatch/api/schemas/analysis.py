@@ -149,6 +149,9 @@ class SchedulerStatus(BaseModel):
     cache_stats: SchedulerCacheStats
     funding_check: dict[str, Any]
     coordination: Coordination | None = None
+    control: dict[str, Any] | None = Field(
+        default=None, description="an API-only replica: the start/stop it asked the leader for"
+    )
 
 
 class CacheStats(BaseModel):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from perpwatch.tasks.models import TaskInfo
 
@@ -53,6 +53,9 @@ class HealthReport(BaseModel):
     redis: RedisHealth
     exchange: ExchangeHealth
     scheduler: SchedulerHealth
+    coordination: dict[str, Any] | None = Field(
+        default=None, description="role, leader, lease and live processes (see scheduler/status)"
+    )
 
 
 class NotReady(BaseModel):
