@@ -67,21 +67,60 @@ def load(url: str, stop: threading.Event, counts: dict[str, int], seed: int) -> 
             time.sleep(0.01)
 
 
+def children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        raw = (task / "children").read_text().split()
+        out.extend(int(c) for c in raw)
+    return out
+
+
+def role_pids(pid: int) -> dict[str, int]:
+    """The API process and, under it, its worker child (the scheduler leader)."""
+    pids = {"api": pid}
+    for child in children(pid):
+        argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        if b"worker" in argv and any(a.startswith(b"perpwatch") for a in argv):
+            pids["worker"] = child
+    return pids
+
+
+def summarize(samples: list[tuple[float, int]], warmup_s: float) -> dict[str, float]:
+    warm = [r for t, r in samples if t >= warmup_s] or [r for _, r in samples]
+    fifth = max(1, len(warm) // 5)
+    first, last = sum(warm[:fifth]) / fifth, sum(warm[-fifth:]) / fifth
+    return {
+        "rss_start_mib": round(samples[0][1] / 1024, 1),
+        "rss_end_mib": round(samples[-1][1] / 1024, 1),
+        "rss_max_mib": round(max(r for _, r in samples) / 1024, 1),
+        "rss_first_fifth_mib": round(first / 1024, 1),
+        "rss_last_fifth_mib": round(last / 1024, 1),
+        "growth_pct": round((last - first) / first * 100, 2),
+    }
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser()
     p.add_argument("--minutes", type=float, default=30.0)
     p.add_argument("--sample-s", type=float, default=15.0)
+    p.add_argument("--warmup-s", type=float, default=300.0)
     p.add_argument("--out", default=str(ROOT / "docs" / "soak-rss.csv"))
+    p.add_argument(
+        "--setup",
+        choices=["roles", "single"],
+        default="roles",
+        help="roles: the make-serve setup (API + a worker child + its own Redis), "
+        "each process sampled; single: one perpwatch serve doing everything",
+    )
     args = p.parse_args(argv)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    samples: list[tuple[float, int]] = []
+    samples: dict[str, list[tuple[float, int]]] = {}
     counts: dict[str, int] = {}
     with RedisServer() as redis:
         env = {
             "PORT": str(port),
             "MARKET": "sim",
-            "REDIS_URL": redis.url,
             "LOG_LEVEL": "WARNING",
             "HAMA_SCHEDULER_INTERVAL": "0.1",
             "HAMA_CACHE_TTL": "10",
@@ -91,6 +130,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "TASK_RESULT_TTL": "120",
             "PYTHONPATH": str(ROOT),
         }
+        if args.setup == "roles":
+            env.update({"EMBEDDED_REDIS": "true", "SERVE_WORKERS": "1"})
+        else:
+            env["REDIS_URL"] = redis.url
         with PerpwatchProcess(["serve"], env=env) as proc:
             proc.wait_http(f"{url}/health/ready", timeout_s=120)
             stop = threading.Event()
@@ -102,32 +145,39 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 w.start()
             t0 = time.monotonic()
             end = t0 + args.minutes * 60
-            while time.monotonic() < end:
-                samples.append((round(time.monotonic() - t0, 1), rss_kib(proc.pid)))
-                print(f"{samples[-1][0]:8.1f}s  RSS {samples[-1][1] / 1024:7.1f} MiB", flush=True)
+            while True:
+                at = round(time.monotonic() - t0, 1)
+                line = [f"{at:8.1f}s"]
+                for role, pid in role_pids(proc.pid).items():
+                    samples.setdefault(role, []).append((at, rss_kib(pid)))
+                    line.append(f"{role} {samples[role][-1][1] / 1024:7.1f} MiB")
+                print("  ".join(line), flush=True)
+                if time.monotonic() >= end:
+                    break
                 time.sleep(args.sample_s)
-            samples.append((round(time.monotonic() - t0, 1), rss_kib(proc.pid)))
             stop.set()
             for w in workers:
                 w.join(timeout=30)
             status = httpx.get(f"{url}{API}/scheduler/status").json()["data"]
     out = Path(args.out)
     out.parent.mkdir(exist_ok=True)
-    out.write_text("seconds,rss_kib\n" + "".join(f"{t},{r}\n" for t, r in samples))
-    warm = [r for t, r in samples if t >= 120] or [r for _, r in samples]
-    fifth = max(1, len(warm) // 5)
-    first, last = sum(warm[:fifth]) / fifth, sum(warm[-fifth:]) / fifth
-    result = {
+    roles = sorted(samples)
+    rows = {t: {} for t, _ in samples["api"]}
+    for role in roles:
+        for t, r in samples[role]:
+            rows.setdefault(t, {})[role] = r
+    out.write_text(
+        "seconds," + ",".join(f"{r}_rss_kib" for r in roles) + "\n"
+        + "".join(f"{t}," + ",".join(str(v.get(r, "")) for r in roles) + "\n"
+                  for t, v in sorted(rows.items()))
+    )  # fmt: skip
+    result: dict[str, Any] = {
+        "setup": args.setup,
         "minutes": args.minutes,
         "requests": counts,
         "refresh_runs": status["runs"],
         "runs_skipped": status["runs_skipped"],
-        "rss_start_mib": round(samples[0][1] / 1024, 1),
-        "rss_end_mib": round(samples[-1][1] / 1024, 1),
-        "rss_max_mib": round(max(r for _, r in samples) / 1024, 1),
-        "rss_first_fifth_mib": round(first / 1024, 1),
-        "rss_last_fifth_mib": round(last / 1024, 1),
-        "growth_pct": round((last - first) / first * 100, 2),
+        "roles": {role: summarize(samples[role], args.warmup_s) for role in roles},
         "csv": str(out),
     }
     print(json.dumps(result, indent=2))
