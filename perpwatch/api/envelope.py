@@ -32,6 +32,12 @@ def ok(data: Any, msg: str = "success", status_code: int = 200) -> JSONResponse:
     return JSONResponse({"code": 1, "msg": msg, "data": data}, status_code=status_code)
 
 
+def ok_model(data: BaseModel, msg: str = "success", status_code: int = 200) -> JSONResponse:
+    """The success envelope around a response model, dumped as JSON (``None`` stays
+    ``null``, floats stay floats): the typed path; :func:`ok` is for shapes with no model."""
+    return ok(data.model_dump(mode="json"), msg, status_code)
+
+
 def ok_raw(data_json: str, msg: str = "success") -> Response:
     """The success envelope around ``data`` that is JSON text already (a cache hit): the
     bytes are joined, not decoded and encoded again."""

@@ -25,7 +25,7 @@ from perpwatch.api.deps import (
     SchedulerDep,
     ServiceDep,
 )
-from perpwatch.api.envelope import Envelope, ok, ok_raw
+from perpwatch.api.envelope import Envelope, ok, ok_model, ok_raw
 from perpwatch.api.openapi import AUTH_CONDITIONAL, AUTH_REQUIRED
 from perpwatch.api.responses import errors
 from perpwatch.api.schemas.analysis import (
@@ -36,6 +36,7 @@ from perpwatch.api.schemas.analysis import (
     SchedulerStartRequest,
     SchedulerStatus,
     ServedAnalysis,
+    SignalRow,
     SignalsData,
 )
 from perpwatch.api.security import (
@@ -219,23 +220,22 @@ async def refresh(
 async def cache_stats(service: ServiceDep, cache: CacheDep) -> JSONResponse:
     symbols = await service.cached_symbols()
     hit_rate = service.hit_rate
-    return ok(
-        {
-            "cache_type": cache.source,
-            "redis_enabled": cache.redis_enabled,
-            "redis_available": cache.redis_available,
-            "cached_symbols": len(symbols),
-            "cache_ttl_seconds": int(service.ttl_s),
-            "hits": service.hits,
-            "misses": service.misses,
-            "hit_rate": None if hit_rate is None else round(hit_rate, 6),
-            "redis_errors": cache.redis_errors,
-            "redis_outages": cache.outages,
-            "computations": service.computations,
-            "failures": service.failures,
-            "symbols": symbols,
-        }
+    stats = CacheStats(
+        cache_type=cache.source,
+        redis_enabled=cache.redis_enabled,
+        redis_available=cache.redis_available,
+        cached_symbols=len(symbols),
+        cache_ttl_seconds=int(service.ttl_s),
+        hits=service.hits,
+        misses=service.misses,
+        hit_rate=None if hit_rate is None else round(hit_rate, 6),
+        redis_errors=cache.redis_errors,
+        redis_outages=cache.outages,
+        computations=service.computations,
+        failures=service.failures,
+        symbols=symbols,
     )
+    return ok_model(stats)
 
 
 @router.get(
@@ -258,7 +258,7 @@ async def signals(
     symbols = symbols or await runtime.service.cached_symbols()
     docs = await runtime.service.cached(symbols)
     now = runtime.service.now()
-    rows: list[dict[str, Any]] = []
+    rows: list[SignalRow] = []
     missing: list[str] = []
     for symbol, doc in zip(symbols, docs, strict=True):
         if doc is None:
@@ -271,19 +271,6 @@ async def signals(
             continue
         if h["confidence"] < min_confidence:
             continue
-        rows.append(
-            {
-                "symbol": symbol,
-                "recommendation": h["recommendation"],
-                "confidence": h["confidence"],
-                "trend": h["trend"],
-                "deviation_pct": h["signals"]["deviation_pct"],
-                "realtime_price": h["signals"]["realtime_price"],
-                "candle_close_time": doc["candle_close_time"],
-                "timestamp": doc["timestamp"],
-                "age_seconds": age,
-                "stale": stale,
-            }
-        )
-    rows.sort(key=lambda r: (-r["confidence"], r["symbol"]))
-    return ok({"count": len(rows), "signals": rows, "missing": missing})
+        rows.append(SignalRow.from_document(symbol, doc, age_seconds=age, stale=stale))
+    rows.sort(key=lambda r: (-r.confidence, r.symbol))
+    return ok_model(SignalsData(count=len(rows), signals=rows, missing=missing))

@@ -68,6 +68,8 @@ class RefreshSubmitted(BaseModel):
 
 
 class SignalRow(BaseModel):
+    """One row of ``signals``: a cached analysis, summed up."""
+
     symbol: str
     recommendation: Recommendation
     confidence: float
@@ -78,6 +80,25 @@ class SignalRow(BaseModel):
     timestamp: str
     age_seconds: float
     stale: bool
+
+    @classmethod
+    def from_document(
+        cls, symbol: str, doc: dict[str, Any], *, age_seconds: float, stale: bool
+    ) -> SignalRow:
+        """The row of a cached analysis document (as stored: plain JSON)."""
+        h = doc["hama_analysis"]
+        return cls(
+            symbol=symbol,
+            recommendation=h["recommendation"],
+            confidence=h["confidence"],
+            trend=h["trend"],
+            deviation_pct=h["signals"]["deviation_pct"],
+            realtime_price=h["signals"]["realtime_price"],
+            candle_close_time=doc["candle_close_time"],
+            timestamp=doc["timestamp"],
+            age_seconds=age_seconds,
+            stale=stale,
+        )
 
 
 class SignalsData(BaseModel):
