@@ -23,6 +23,7 @@ from typing import Literal
 
 from perpwatch.analysis.funding_monitor import FundingMonitor, FundingSource
 from perpwatch.analysis.service import AnalysisService
+from perpwatch.background import Background
 from perpwatch.cache.failover import FailoverCache
 from perpwatch.cache.memory import MemoryCache
 from perpwatch.cache.redis_cache import RedisCache
@@ -67,21 +68,16 @@ class SharedErrors:
         self._store = store
         self._service = service
         self._every_s = every_s
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        self._bg = Background("perpwatch-shared-errors")
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="perpwatch-shared-errors")
+        self._bg.start(self._loop)
 
     async def stop(self) -> None:
-        self._stopping = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._bg.stop()
 
     async def _loop(self) -> None:
-        while not self._stopping:
+        while not self._bg.stopping:
             try:
                 self._service.shared_errors = await self._store.errors()
             except CacheUnavailable as e:

@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from perpwatch.background import Background
 from perpwatch.coordination.lease import RedisLease
 from perpwatch.errors import CacheUnavailable
 
@@ -54,8 +55,7 @@ class LeaderElection:
         self._on_deposed = on_deposed
         self._monotonic = monotonic
         self._clock = clock
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        self._bg = Background("perpwatch-election")
         self._renewed_at: float | None = None  # monotonic, while leader
         self.is_leader = False
         self.leader_since: float | None = None  # epoch seconds
@@ -71,18 +71,11 @@ class LeaderElection:
         return self._lease_s
 
     def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._stopping = False
-            self._task = asyncio.create_task(self._campaign(), name="perpwatch-election")
+        self._bg.start(self._campaign)
 
     async def stop(self) -> None:
         """Stop campaigning; a leader steps down and gives the lease up."""
-        task, self._task = self._task, None
-        self._stopping = True  # as well as the cancel: see HamaScheduler.stop
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._bg.stop()
         if self.is_leader:
             await self._step_down("shutting down")
             try:
@@ -95,7 +88,7 @@ class LeaderElection:
     async def _campaign(self) -> None:
         renew_s = RENEW_SHARE * self._lease_s
         poll_s = POLL_SHARE * self._lease_s
-        while not self._stopping:
+        while not self._bg.stopping:
             if self.is_leader:
                 await self._renew()
             else:

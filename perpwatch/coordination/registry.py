@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from perpwatch.background import Background
 from perpwatch.constants import PROCESSES_KEY
 from perpwatch.errors import CacheUnavailable
 from perpwatch.redis_client import REDIS_ERRORS, RedisClient
@@ -52,8 +53,7 @@ class ProcessRegistry:
         self._describe = describe or dict
         self._clock = clock
         self._started = clock()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        self._bg = Background("perpwatch-heartbeat")
 
     def record(self) -> dict[str, Any]:
         return {
@@ -73,21 +73,15 @@ class ProcessRegistry:
             raise CacheUnavailable(f"process registry: {e or type(e).__name__}") from e
 
     def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._loop(), name="perpwatch-heartbeat")
+        self._bg.start(self._loop)
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        self._stopping = True  # as well as the cancel: see HamaScheduler.stop
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._bg.stop()
         with contextlib.suppress(*REDIS_ERRORS):
             await self._client.hdel(PROCESSES_KEY, self.process_id)
 
     async def _loop(self) -> None:
-        while not self._stopping:
+        while not self._bg.stopping:
             try:
                 await self.beat()
             except CacheUnavailable as e:

@@ -11,12 +11,12 @@ of a start without an exchange client of its own.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
+from perpwatch.background import Background
 from perpwatch.coordination.schedule_store import ScheduleStore
 from perpwatch.errors import CacheUnavailable, DataNotAvailable, PerpwatchError, UnknownSymbol
 from perpwatch.market.base import MarketData
@@ -75,8 +75,7 @@ class ControlWatcher:
         self._poll_s = poll_s
         self._applied: int | None = None
         self._listed_at = 0.0
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        self._bg = Background("perpwatch-control")
 
     async def on_elected(self) -> None:
         """Start the schedule as the latest request says (running unless it says stop)."""
@@ -89,17 +88,10 @@ class ControlWatcher:
         await self._scheduler.start(symbols=symbols, interval_s=interval_s, aligned=True)
 
     def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._stopping = False
-            self._task = asyncio.create_task(self._loop(), name="perpwatch-control")
+        self._bg.start(self._loop)
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        self._stopping = True
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._bg.stop()
 
     async def _read(self) -> dict[str, Any] | None:
         try:
@@ -109,7 +101,7 @@ class ControlWatcher:
             return None
 
     async def _loop(self) -> None:
-        while not self._stopping:
+        while not self._bg.stopping:
             await asyncio.sleep(self._poll_s)
             if not self._is_leader():
                 continue

@@ -46,9 +46,10 @@ async def test_exactly_one_leader_and_takeover_after_a_silent_death(client: Redi
         assert len(leaders) == 1
         leader = leaders[0]
         # a silent death: the campaign stops without stepping down or releasing
-        assert leader._task is not None
-        leader._task.cancel()
-        leader._task = None
+        task = leader._bg._task
+        assert task is not None
+        task.cancel()
+        leader._bg._task = None
         leader.is_leader = False
         took = await wait_for(lambda: any(e.is_leader for e in elections if e is not leader))
         assert took <= LEASE_S, f"takeover took {took:.2f}s, more than the lease"
