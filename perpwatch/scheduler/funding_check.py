@@ -12,10 +12,10 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 from perpwatch.errors import PerpwatchError
 from perpwatch.jobs import FUNDING_REFRESH
+from perpwatch.scheduler.models import FundingCheckStatus
 from perpwatch.tasks.base import TaskManager
 from perpwatch.timeutil import iso_s
 
@@ -99,15 +99,15 @@ class FundingCheck:
         except PerpwatchError as e:
             self._failed(str(e))
 
-    def status(self) -> dict[str, Any]:
-        return {
-            "running": self.running,
-            "interval_seconds": self.interval_s,
-            "successes": self.successes,
-            "failures": self.failures,
-            "consecutive_failures": self.consecutive_failures,
-            "last_error": self.last_error,
-            "last_check": None if self.last_check_at is None else iso_s(self.last_check_at),
-            "last_success": None if self.last_success_at is None else iso_s(self.last_success_at),
-            "pending_task_id": self.pending_task_id,
-        }
+    def status(self) -> FundingCheckStatus:
+        return FundingCheckStatus(
+            running=self.running,
+            interval_seconds=self.interval_s,
+            successes=self.successes,
+            failures=self.failures,
+            consecutive_failures=self.consecutive_failures,
+            last_error=self.last_error,
+            last_check=None if self.last_check_at is None else iso_s(self.last_check_at),
+            last_success=None if self.last_success_at is None else iso_s(self.last_success_at),
+            pending_task_id=self.pending_task_id,
+        )

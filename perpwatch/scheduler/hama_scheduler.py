@@ -21,6 +21,7 @@ from perpwatch.errors import CacheUnavailable, PerpwatchError
 from perpwatch.market.base import MarketData
 from perpwatch.market.candle_store import CandleStore
 from perpwatch.scheduler.distributed import CycleCounts, DistributedCycles
+from perpwatch.scheduler.models import RunProgress, RunReport, ScheduleStatus
 from perpwatch.scheduler.timing import effective_period_s
 from perpwatch.scheduler.watchlist import resolve_watchlist
 from perpwatch.timeutil import iso_s
@@ -68,18 +69,32 @@ class RunSummary:
     def duration_s(self) -> float | None:
         return None if self.finished is None else round(self.finished - self.started, 3)
 
+    def report(self) -> RunReport:
+        return RunReport(
+            started=iso_s(self.started),
+            finished=None if self.finished is None else iso_s(self.finished),
+            total=self.total,
+            ok=self.ok,
+            failed=self.failed,
+            duration_s=self.duration_s,
+            failures=dict(self.failures),
+            cycle_id=self.cycle_id,
+            shards=self.shards,
+        )
+
+    def progress(self) -> RunProgress:
+        return RunProgress(
+            done=self.done,
+            total=self.total,
+            failed=self.failed,
+            started=iso_s(self.started),
+            cycle_id=self.cycle_id,
+            shards=self.shards,
+        )
+
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "started": iso_s(self.started),
-            "finished": None if self.finished is None else iso_s(self.finished),
-            "total": self.total,
-            "ok": self.ok,
-            "failed": self.failed,
-            "duration_s": self.duration_s,
-            "failures": dict(self.failures),
-            "cycle_id": self.cycle_id,
-            "shards": self.shards,
-        }
+        """The report as JSON values (a ``hama_refresh`` task's result)."""
+        return self.report().model_dump(mode="json")
 
     def to_state(self) -> dict[str, Any]:
         return {"started": self.started, "finished": self.finished, "total": self.total,
@@ -334,7 +349,7 @@ class HamaScheduler:
     def state(self) -> dict[str, Any]:
         """What the next leader needs, and what every API replica shows as the status."""
         return {
-            "status": self.status(),
+            "status": self.status().model_dump(mode="json"),
             "runs": self.runs,
             "runs_skipped": self.runs_skipped,
             "next_start": self.next_run_at,
@@ -477,31 +492,22 @@ class HamaScheduler:
                             self.consecutive_failed_runs)  # fmt: skip
             self.consecutive_failed_runs, self.last_ok_run_at = 0, run.finished
 
-    def status(self) -> dict[str, Any]:
-        return {
-            "running": self.running,
-            "symbols_count": len(self.symbols),
-            "symbols": list(self.symbols),
-            "interval_minutes": round(self.interval_s / 60, 4),
-            "effective_interval_seconds": round(self.effective_interval_s, 3),
-            "last_run": None if self.last_run is None else self.last_run.as_dict(),
-            "current_run": None
-            if self.current_run is None
-            else {
-                "done": self.current_run.done,
-                "total": self.current_run.total,
-                "failed": self.current_run.failed,
-                "started": iso_s(self.current_run.started),
-                "cycle_id": self.current_run.cycle_id,
-                "shards": self.current_run.shards,
-            },
-            "next_run": None
+    def status(self) -> ScheduleStatus:
+        return ScheduleStatus(
+            running=self.running,
+            symbols_count=len(self.symbols),
+            symbols=list(self.symbols),
+            interval_minutes=round(self.interval_s / 60, 4),
+            effective_interval_seconds=round(self.effective_interval_s, 3),
+            last_run=None if self.last_run is None else self.last_run.report(),
+            current_run=None if self.current_run is None else self.current_run.progress(),
+            next_run=None
             if self.next_run_at is None or not self.running
             else iso_s(self.next_run_at),
-            "runs": self.runs,
-            "runs_skipped": self.runs_skipped,
-            "list_error": self.list_error,
-            "consecutive_failed_runs": self.consecutive_failed_runs,
-            "last_ok_run": None if self.last_ok_run_at is None else iso_s(self.last_ok_run_at),
-            "exchange_error": self.exchange_error,
-        }
+            runs=self.runs,
+            runs_skipped=self.runs_skipped,
+            list_error=self.list_error,
+            consecutive_failed_runs=self.consecutive_failed_runs,
+            last_ok_run=None if self.last_ok_run_at is None else iso_s(self.last_ok_run_at),
+            exchange_error=self.exchange_error,
+        )

@@ -33,6 +33,8 @@ from perpwatch.api.schemas.analysis import (
     CacheStats,
     RefreshRequest,
     RefreshSubmitted,
+    SchedulerCacheStats,
+    SchedulerControlStatus,
     SchedulerStartRequest,
     SchedulerStatus,
     ServedAnalysis,
@@ -52,6 +54,7 @@ from perpwatch.errors import InvalidInput, UnknownSymbol
 from perpwatch.jobs import HAMA_REFRESH
 from perpwatch.scheduler import control
 from perpwatch.scheduler.control import check_listed
+from perpwatch.scheduler.models import FundingCheckOff
 from perpwatch.scheduler.watchlist import resolve_watchlist
 from perpwatch.symbols import normalize_symbol
 
@@ -98,32 +101,37 @@ async def _compute(symbol: str, force: bool, request: Request, service: ServiceD
         charge_token(request)  # a miss, failed or not, cost weight
 
 
-async def _scheduler_status(runtime: RuntimeDep) -> dict[str, Any]:
+async def _scheduler_status(runtime: RuntimeDep) -> SchedulerStatus:
     scheduler, cache = runtime.scheduler, runtime.cache
-    status = scheduler.status()
     shared = None if scheduler.running else await shared_schedule_status(runtime)
-    if shared is not None:  # another process runs the schedule: show that one
-        status.update(shared)
-    status["coordination"] = await coordination_status(runtime)
-    status["enabled"] = runtime.settings.hama_scheduler_enabled
+    # another process runs the schedule: show that one
+    schedule = shared if shared is not None else scheduler.status()
     check = runtime.funding_check
-    status["funding_check"] = check.status() if check is not None else {"running": False}
-    status["cache_stats"] = {
-        "available": cache.redis_available if cache.redis_enabled else True,
-        "cached_symbols": await cache.count(HAMA_ANALYSIS_PREFIX),
-        "cache_ttl_seconds": int(runtime.service.ttl_s),
-    }
-    return status
+    return SchedulerStatus(
+        **dict(schedule),
+        coordination=await coordination_status(runtime),
+        enabled=runtime.settings.hama_scheduler_enabled,
+        funding_check=check.status() if check is not None else FundingCheckOff(),
+        cache_stats=SchedulerCacheStats(
+            available=cache.redis_available if cache.redis_enabled else True,
+            cached_symbols=await cache.count(HAMA_ANALYSIS_PREFIX),
+            cache_ttl_seconds=int(runtime.service.ttl_s),
+        ),
+    )
+
+
+async def _control_status(runtime: RuntimeDep, asked: dict[str, Any]) -> SchedulerControlStatus:
+    return SchedulerControlStatus(**dict(await _scheduler_status(runtime)), control=asked)
 
 
 @router.get("/scheduler/status", response_model=Envelope[SchedulerStatus], responses=errors())
 async def scheduler_status(runtime: RuntimeDep) -> JSONResponse:
-    return ok(await _scheduler_status(runtime))
+    return ok_model(await _scheduler_status(runtime))
 
 
 @router.post(
     "/scheduler/start",
-    response_model=Envelope[SchedulerStatus],
+    response_model=Envelope[SchedulerStatus | SchedulerControlStatus],
     responses=errors(400, 401, 404, 415, 422, 429),
     dependencies=[AuthRequired, JsonBody],
     openapi_extra=AUTH_REQUIRED,
@@ -157,16 +165,17 @@ async def scheduler_start(
         asked = await control.request(
             cluster.store, running=True, symbols=symbols, interval_s=interval_s
         )
-        status = await _scheduler_status(runtime)
-        status["control"] = asked
-        return ok(status, "scheduler start requested: the leader applies it within about 1 s")
+        return ok_model(
+            await _control_status(runtime, asked),
+            "scheduler start requested: the leader applies it within about 1 s",
+        )
     await runtime.scheduler.start(symbols=symbols, interval_s=interval_s)
-    return ok(await _scheduler_status(runtime), "scheduler started")
+    return ok_model(await _scheduler_status(runtime), "scheduler started")
 
 
 @router.post(
     "/scheduler/stop",
-    response_model=Envelope[SchedulerStatus],
+    response_model=Envelope[SchedulerStatus | SchedulerControlStatus],
     responses=errors(401),
     dependencies=[AuthRequired],
     openapi_extra=AUTH_REQUIRED,
@@ -175,11 +184,12 @@ async def scheduler_stop(runtime: RuntimeDep, scheduler: SchedulerDep) -> JSONRe
     cluster = runtime.cluster
     if cluster is not None and cluster.api_only:
         asked = await control.request(cluster.store, running=False)
-        status = await _scheduler_status(runtime)
-        status["control"] = asked
-        return ok(status, "scheduler stop requested: the leader applies it within about 1 s")
+        return ok_model(
+            await _control_status(runtime, asked),
+            "scheduler stop requested: the leader applies it within about 1 s",
+        )
     await scheduler.stop()
-    return ok(await _scheduler_status(runtime), "scheduler stopped")
+    return ok_model(await _scheduler_status(runtime), "scheduler stopped")
 
 
 @router.post(
@@ -254,7 +264,7 @@ async def signals(
     symbols = list(runtime.scheduler.symbols)
     if not symbols:  # another process runs the schedule: its watched symbols
         shared = await shared_schedule_status(runtime)
-        symbols = list(shared.get("symbols") or []) if shared else []
+        symbols = list(shared.symbols) if shared is not None else []
     symbols = symbols or await runtime.service.cached_symbols()
     docs = await runtime.service.cached(symbols)
     now = runtime.service.now()

@@ -24,10 +24,10 @@ async def health_report(runtime: Runtime) -> dict[str, Any]:
     cache, scheduler, service = runtime.cache, runtime.scheduler, runtime.service
     shared = None if scheduler.running else await shared_schedule_status(runtime)
     sched = shared if shared is not None else scheduler.status()
-    last = sched.get("last_run")
-    list_error = sched.get("list_error")
-    last_ok = None if last is None else int(last["ok"])
-    exchange_ok = list_error is None and (last is None or last_ok or last["total"] == 0)
+    last = sched.last_run
+    list_error = sched.list_error
+    last_ok = None if last is None else last.ok
+    exchange_ok = list_error is None and (last is None or last_ok or last.total == 0)
     ready = last is not None and bool(last_ok)
     redis_state = (
         "disabled" if not cache.redis_enabled else "up" if cache.redis_available else "down"
@@ -49,16 +49,16 @@ async def health_report(runtime: Runtime) -> dict[str, Any]:
             "name": runtime.market.name,
             "ok": bool(exchange_ok),
             "list_error": list_error,
-            "error": sched.get("exchange_error"),
-            "consecutive_failed_runs": int(sched.get("consecutive_failed_runs", 0)),
-            "last_run_failed": None if last is None else int(last["failed"]),
+            "error": sched.exchange_error,
+            "consecutive_failed_runs": sched.consecutive_failed_runs,
+            "last_run_failed": None if last is None else last.failed,
             "last_run_ok": last_ok,
         },
         "scheduler": {
-            "running": bool(sched.get("running")),
-            "symbols_count": int(sched.get("symbols_count", 0)),
+            "running": sched.running,
+            "symbols_count": sched.symbols_count,
         },
-        "coordination": await coordination_status(runtime),
+        "coordination": (await coordination_status(runtime)).model_dump(mode="json"),
     }
 
 

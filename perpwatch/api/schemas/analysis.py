@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from perpwatch.analysis.models import AnalysisDocument, Recommendation, Trend
+from perpwatch.api.schemas.cluster import CoordinationStatus
+from perpwatch.scheduler.models import FundingCheckOff, FundingCheckStatus, ScheduleStatus
 from perpwatch.symbols import MAX_SYMBOL_LENGTH
 from perpwatch.tasks.models import TaskStatus
 
@@ -115,64 +117,27 @@ class ServedAnalysis(AnalysisDocument):
     stale_reason: str | None
 
 
-class LastRun(BaseModel):
-    started: str
-    finished: str | None
-    total: int
-    ok: int
-    failed: int
-    duration_s: float | None
-    failures: dict[str, str]
-    cycle_id: str | None = None
-    shards: dict[str, Any] | None = Field(
-        default=None, description="a distributed cycle's shards: done, running, failed, by whom"
-    )
-
-
-class Coordination(BaseModel):
-    """The processes sharing this Redis (or ``mode`` single process, without Redis)."""
-
-    mode: str
-    role: str
-    is_leader: bool
-    process_id: str | None = None
-    candidate: bool | None = None
-    leader: str | None = Field(default=None, description="process id holding the lease")
-    lease_expires_in_s: float | None = None
-    lease_seconds: float | None = None
-    processes: list[dict[str, Any]] = Field(default_factory=list)
-    workers: list[str] = Field(default_factory=list)
-    error: str | None = None
-
-
 class SchedulerCacheStats(BaseModel):
     available: bool
     cached_symbols: int
     cache_ttl_seconds: int
 
 
-class SchedulerStatus(BaseModel):
+class SchedulerStatus(ScheduleStatus):
+    """``scheduler/status``: the schedule (this process's, or the leader's where another
+    process runs it), with this process's view of the cluster, the funding check and the
+    cache."""
+
+    coordination: CoordinationStatus
     enabled: bool
-    running: bool
-    symbols_count: int
-    symbols: list[str]
-    interval_minutes: float
-    effective_interval_seconds: float
-    last_run: LastRun | None
-    current_run: dict[str, Any] | None
-    next_run: str | None
-    runs: int
-    runs_skipped: int
-    list_error: str | None
-    consecutive_failed_runs: int = 0
-    last_ok_run: str | None = None
-    exchange_error: str | None = None
+    funding_check: FundingCheckStatus | FundingCheckOff
     cache_stats: SchedulerCacheStats
-    funding_check: dict[str, Any]
-    coordination: Coordination | None = None
-    control: dict[str, Any] | None = Field(
-        default=None, description="an API-only replica: the start/stop it asked the leader for"
-    )
+
+
+class SchedulerControlStatus(SchedulerStatus):
+    """An API-only replica's answer to start/stop: the status, and what it asked for."""
+
+    control: dict[str, Any] = Field(description="the start/stop asked of the leader")
 
 
 class CacheStats(BaseModel):
