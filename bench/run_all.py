@@ -11,13 +11,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import analyze_latency, funding_bench, refresh_bench, task_submit_latency
+from bench import (
+    analyze_latency,
+    cache_hit_throughput,
+    funding_bench,
+    refresh_bench,
+    task_submit_latency,
+)
 from bench.common import ROOT, machine
 
 
 def main() -> None:
     refresh = refresh_bench.main([])
     latency = analyze_latency.main([])
+    throughput = cache_hit_throughput.main([])
     funding = funding_bench.main([])
     submit = task_submit_latency.main([])
     si, ss = submit["inprocess"], submit["saq"]
@@ -59,6 +66,7 @@ figures include the client's own HTTP work, about 0.1 ms). Target: p50 under 2 m
 | Redis | {r["p50_ms"]:.3f} ms | {r["p90_ms"]:.3f} ms | {r["p99_ms"]:.3f} ms | {r["max_ms"]:.1f} ms | {r["not_cache_hits"]} |
 | memory | {m["p50_ms"]:.3f} ms | {m["p90_ms"]:.3f} ms | {m["p99_ms"]:.3f} ms | {m["max_ms"]:.1f} ms | {m["not_cache_hits"]} |
 
+{cache_hit_throughput.section(throughput)}
 ## Funding refresh of three exchanges, emulator at {funding["latency_ms"]:.0f} ms latency
 
 `bench/funding_bench.py`: the real ccxt `binanceusdm`, `bybit` and `okx` clients against
