@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from perpwatch.api.schemas.cluster import CoordinationStatus
 from perpwatch.tasks.models import TaskInfo
 
 
@@ -33,8 +34,8 @@ class ExchangeHealth(BaseModel):
     name: str
     ok: bool
     list_error: str | None
-    error: str | None = None
-    consecutive_failed_runs: int = 0
+    error: str | None
+    consecutive_failed_runs: int
     last_run_failed: int | None
     last_run_ok: int | None
 
@@ -45,6 +46,10 @@ class SchedulerHealth(BaseModel):
 
 
 class HealthReport(BaseModel):
+    """``/health``: ``degraded`` when Redis is down or the exchange gives nothing; ``ready``
+    once a refresh has produced data (the schedule part is the leader's where another
+    process runs it)."""
+
     status: Literal["ok", "degraded"]
     live: bool
     ready: bool
@@ -53,8 +58,8 @@ class HealthReport(BaseModel):
     redis: RedisHealth
     exchange: ExchangeHealth
     scheduler: SchedulerHealth
-    coordination: dict[str, Any] | None = Field(
-        default=None, description="role, leader, lease and live processes (see scheduler/status)"
+    coordination: CoordinationStatus = Field(
+        description="role, leader, lease and live processes (see scheduler/status)"
     )
 
 
