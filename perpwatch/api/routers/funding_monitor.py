@@ -11,10 +11,11 @@ given back when it is deduplicated.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from perpwatch.analysis.funding import arbitrage
 from perpwatch.api.deps import RuntimeDep
@@ -22,6 +23,7 @@ from perpwatch.api.logsafe import clip
 from perpwatch.api.openapi import AUTH_CONDITIONAL
 from perpwatch.api.responses import errors
 from perpwatch.api.schemas.funding import (
+    ArbitrageRow,
     ArbitrageTable,
     FundingError,
     FundingSnapshot,
@@ -39,6 +41,11 @@ router = APIRouter(prefix="/funding_monitor", tags=["funding-monitor"])
 
 def _now(runtime: RuntimeDep) -> str:
     return iso_s(runtime.service.now())
+
+
+def _json(body: BaseModel) -> JSONResponse:
+    """This router's own envelope: the model is the whole body."""
+    return JSONResponse(body.model_dump(mode="json"))
 
 
 @router.get(
@@ -69,15 +76,15 @@ async def latest_rates_async(
         if submitted.deduplicated
         else f"poll /funding_monitor/task-status/{task.id} for the result"
     )
-    return JSONResponse(
-        {
-            "status": "success",
-            "message": "task submitted; running in the background",
-            "task_id": task.id,
-            "deduplicated": submitted.deduplicated,
-            "timestamp": _now(runtime),
-            "note": note,
-        }
+    return _json(
+        FundingSubmitted(
+            status="success",
+            message="task submitted; running in the background",
+            task_id=task.id,
+            deduplicated=submitted.deduplicated,
+            timestamp=_now(runtime),
+            note=note,
+        )
     )
 
 
@@ -107,9 +114,7 @@ async def task_status(task_id: str, runtime: RuntimeDep) -> JSONResponse:
     summary="The cached funding snapshot (no exchange call)",
 )
 async def latest_rates(runtime: RuntimeDep, fast_mode: bool = False) -> JSONResponse:
-    snapshot = await runtime.funding.refresh(fast_mode=fast_mode, cache_only=True)
-    body: dict[str, Any] = {**snapshot, "status": "success", "data_status": snapshot["status"]}
-    return JSONResponse(body)
+    return _json(FundingSnapshot.of(await runtime.funding.snapshot(fast_mode=fast_mode)))
 
 
 @router.get(
@@ -126,38 +131,15 @@ async def arbitrage_table(
 ) -> JSONResponse:
     rates = await runtime.funding.rates()
     ops = arbitrage(rates, min_spread_apr=min_spread_apr, sort_by=sort_by)
-    rows = [
-        {
-            "symbol": o.symbol,
-            "exchanges": o.exchanges,
-            "long": _leg(o.long),
-            "short": _leg(o.short),
-            "funding_spread": o.funding_spread,
-            "spread_apr": round(o.spread_apr, 6),
-            "price_gap_pct": round(o.price_gap_pct, 6),
-        }
-        for o in ops[:limit]
-    ]
-    return JSONResponse(
-        {
-            "status": "success",
-            "sort_by": sort_by,
-            "min_spread_apr": min_spread_apr,
-            "count": len(rows),
-            "total": len(ops),
-            "exchanges": runtime.funding.exchanges,
-            "opportunities": rows,
-            "timestamp": _now(runtime),
-        }
+    rows = [ArbitrageRow.of(o) for o in ops[:limit]]
+    table = ArbitrageTable(
+        status="success",
+        sort_by=sort_by,
+        min_spread_apr=min_spread_apr,
+        count=len(rows),
+        total=len(ops),
+        exchanges=runtime.funding.exchanges,
+        opportunities=rows,
+        timestamp=_now(runtime),
     )
-
-
-def _leg(leg: Any) -> dict[str, Any]:
-    return {
-        "exchange": leg.exchange,
-        "funding_rate": leg.funding_rate,
-        "funding_interval": f"{leg.funding_interval_h}h",
-        "apr": round(leg.apr, 6),
-        "mark_price": leg.mark_price,
-        "next_funding_time": iso_s(leg.next_funding_time_ms / 1000),
-    }
+    return _json(table)

@@ -1,4 +1,9 @@
-"""Response shapes of ``/funding_monitor`` (its own legacy envelope, not ``code/msg/data``)."""
+"""Response shapes of ``/funding_monitor`` (its own legacy envelope, not ``code/msg/data``).
+
+The funding report and its rows are :mod:`perpwatch.analysis.funding_monitor`'s models,
+served as they are; the arbitrage rows are built here from the pure
+:class:`~perpwatch.analysis.funding.Opportunity`.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from perpwatch.analysis.funding import Leg, Opportunity
+from perpwatch.analysis.funding_monitor import FundingReport
 from perpwatch.tasks.models import TaskStatus
+from perpwatch.timeutil import iso_s
 
 
 class FundingError(BaseModel):
@@ -44,44 +52,16 @@ class FundingTaskStatus(BaseModel):
     timestamp: str
 
 
-class FundingContract(BaseModel):
-    symbol: str
-    exchange: str
-    funding_rate: float
-    funding_interval: str
-    funding_interval_hours: int
-    next_funding_time: str
-    next_funding_time_ms: int
-    mark_price: float
-    index_price: float
-    apr: float
-    last_updated: str
-    last_updated_ms: int
-    data_source: Literal["real_time", "cached"]
+class FundingSnapshot(FundingReport):
+    """``latest-rates``: the cached report, ``status`` always ``success`` and the
+    report's own status as ``data_status``."""
 
-
-class ExchangeState(BaseModel):
-    source: Literal["real_time", "cached", "missing"]
-    count: int
-    data_time: str | None
-    age_s: float | None
-    error: str | None
-
-
-class FundingSnapshot(BaseModel):
     status: Literal["success"]
     data_status: Literal["success", "partial"]
-    exchange: str
-    contracts: dict[str, FundingContract]
-    count: int
-    by_exchange: dict[str, dict[str, FundingContract]]
-    exchanges: dict[str, ExchangeState]
-    real_time_count: int
-    cached_count: int
-    total_count: int
-    fast_mode: bool
-    execution_time: float
-    timestamp: str
+
+    @classmethod
+    def of(cls, report: FundingReport) -> FundingSnapshot:
+        return cls(**{**dict(report), "status": "success"}, data_status=report.status)
 
 
 class ArbitrageLeg(BaseModel):
@@ -92,6 +72,17 @@ class ArbitrageLeg(BaseModel):
     mark_price: float
     next_funding_time: str
 
+    @classmethod
+    def of(cls, leg: Leg) -> ArbitrageLeg:
+        return cls(
+            exchange=leg.exchange,
+            funding_rate=leg.funding_rate,
+            funding_interval=f"{leg.funding_interval_h}h",
+            apr=round(leg.apr, 6),
+            mark_price=leg.mark_price,
+            next_funding_time=iso_s(leg.next_funding_time_ms / 1000),
+        )
+
 
 class ArbitrageRow(BaseModel):
     symbol: str
@@ -101,6 +92,18 @@ class ArbitrageRow(BaseModel):
     funding_spread: float
     spread_apr: float
     price_gap_pct: float
+
+    @classmethod
+    def of(cls, o: Opportunity) -> ArbitrageRow:
+        return cls(
+            symbol=o.symbol,
+            exchanges=o.exchanges,
+            long=ArbitrageLeg.of(o.long),
+            short=ArbitrageLeg.of(o.short),
+            funding_spread=o.funding_spread,
+            spread_apr=round(o.spread_apr, 6),
+            price_gap_pct=round(o.price_gap_pct, 6),
+        )
 
 
 class ArbitrageTable(BaseModel):
