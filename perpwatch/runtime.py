@@ -379,6 +379,7 @@ async def open_cluster(
         runtime.service.remote = remote_analysis(
             runtime.task_manager, timeout_s=REMOTE_ANALYSIS_TIMEOUT_S
         )
+        runtime.service.near_cache_s = settings.near_cache_s
         follower = SharedErrors(store, runtime.service)
         follower.start()
         stack.push_async_callback(follower.stop)

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     shard_reclaim_s: float = Field(5, ge=0.5, le=600, validation_alias="SHARD_RECLAIM_SECONDS")
     # this process works on shards (off: a pure API replica while workers compute)
     process_shards: bool = Field(True, validation_alias="PROCESS_SHARDS")
+    # an API-only process keeps a Redis hit this long in its own memory (0: off): a replica
+    # may serve a value up to this much later than Redis has it, its age always exact
+    near_cache_s: float = Field(1.0, ge=0, le=60, validation_alias="NEAR_CACHE_SECONDS")
     # --- end processes sharing one Redis ---
 
     # --- what `perpwatch serve` starts besides the API (perpwatch/embedded/) ---

@@ -22,6 +22,7 @@ from perpwatch.market.candle_store import CandleStore
 logger = logging.getLogger(__name__)
 
 MAX_REMEMBERED_ERRORS = 5000
+NEAR_CACHE_MAX = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +68,13 @@ class AnalysisService:
         ttl_s: float,
         stale_after_s: Callable[[], float] | None = None,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        # set in an API-only process (NEAR_CACHE_SECONDS): Redis hits kept in this process
+        # that long, symbol -> (until, text, source); the age is still computed per request
+        self.near_cache_s = 0.0
+        self._near: dict[str, tuple[float, str, CacheSource]] = {}
+        self._monotonic = monotonic
         self._exchange = exchange
         self._candles = candles
         self._cache = cache
@@ -105,23 +112,35 @@ class AnalysisService:
         doc = await self.refresh(symbol)
         return Served(doc, False, None, self._age(doc))
 
-    async def cached_response(self, symbol: str) -> tuple[str, CacheSource] | None:
+    async def cached_response(
+        self, symbol: str, *, count_miss: bool = True
+    ) -> tuple[str, CacheSource] | None:
         """A cache hit as the JSON of the response's ``data``, built without decoding the
-        stored document: the served fields are appended to it as text. ``None`` on a miss."""
-        hit = await self._cache.get(hama_analysis_key(symbol))
-        if hit is None:
-            self.misses += 1
-            return None
+        stored document: the served fields are appended to it as text. ``None`` on a miss
+        (counted unless ``count_miss`` is false: the caller will look again)."""
+        near = self._near.get(symbol) if self.near_cache_s > 0 else None
+        if near is not None and near[0] > self._monotonic():
+            text, source = near[1], near[2]
+        else:
+            hit = await self._cache.get(hama_analysis_key(symbol))
+            if hit is None:
+                if count_miss:
+                    self.misses += 1
+                return None
+            text, source = hit.value, hit.source
+            if self.near_cache_s > 0 and source == "redis":
+                if len(self._near) >= NEAR_CACHE_MAX and symbol not in self._near:
+                    self._near.clear()
+                self._near[symbol] = (self._monotonic() + self.near_cache_s, text, source)
         self.hits += 1
-        text = hit.value
         computed_ms = _timestamp_ms_of(text)
         age = round(max(0.0, self._clock() - computed_ms / 1000.0), 3) if computed_ms else 0.0
         stale, reason = self._staleness(symbol, (computed_ms or 0) / 1000.0, age)
         tail = (
-            f',"cached":true,"cache_source":"{hit.source}","age_seconds":{age!r},'
+            f',"cached":true,"cache_source":"{source}","age_seconds":{age!r},'
             f'"stale":{"true" if stale else "false"},"stale_reason":{json.dumps(reason)}}}'
         )
-        return text[:-1] + tail, hit.source
+        return text[:-1] + tail, source
 
     def fresh(self, doc: dict[str, Any]) -> Served:
         """A document just computed, as served."""
@@ -148,6 +167,7 @@ class AnalysisService:
     async def refresh(self, symbol: str) -> dict[str, Any]:
         """Compute ``symbol`` now (here, or by the workers in an API-only process) and write
         it to the cache."""
+        self._near.pop(symbol, None)  # this process must see its own refresh at once
         if self.remote is not None:
             doc = await self.remote(symbol)
             self.computations += 1
@@ -192,6 +212,7 @@ class AnalysisService:
         self.computations += 1
         self.last_errors.pop(symbol, None)
         await self._cache.set(hama_analysis_key(symbol), text, ttl_s=self.ttl_s)
+        self._near.pop(symbol, None)
         return payload
 
     def staleness(self, symbol: str, doc: dict[str, Any], age_s: float) -> tuple[bool, str | None]:

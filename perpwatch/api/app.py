@@ -11,6 +11,7 @@ from starlette.middleware.cors import CORSMiddleware
 from perpwatch import __version__
 from perpwatch.api.errors import install_error_handlers
 from perpwatch.api.middleware.body_limit import BodyLimitMiddleware
+from perpwatch.api.middleware.hit_fast_path import HitFastPath
 from perpwatch.api.openapi import PerpwatchAPI
 from perpwatch.api.routers import funding_monitor, gainer_analysis, health, tasks
 from perpwatch.api.security import ApiSecurity
@@ -42,8 +43,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(funding_monitor.router)
     app.include_router(tasks.router)
     app.include_router(health.router)
-    # the last added runs first: CORS (answers preflights), then the body limit
+    # the last added runs first: CORS (answers preflights), the hit fast path, the body limit
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    # plain cache hits are answered here, before routing (see the module)
+    app.add_middleware(HitFastPath, max_body_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

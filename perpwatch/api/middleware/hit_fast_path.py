@@ -1,0 +1,102 @@
+"""Cache hits of ``POST /api/gainer-analysis/analyze-symbol`` answered before FastAPI runs.
+
+A hit is the stored analysis with the served fields joined on (see
+:meth:`~perpwatch.analysis.service.AnalysisService.cached_response`), so the framework's
+routing, dependency injection, validation and response model are pure cost there. This
+pure ASGI layer answers exactly the requests that are plain hits:
+
+* a JSON content type and a body of at most ``max_body_bytes`` (read here, in full);
+* an object with ``symbol`` (a string that :func:`normalize_symbol` accepts) and at
+  most ``force_refresh: false`` besides;
+* a symbol whose analysis is cached.
+
+Everything else -- a miss, a forced refresh, bad input of any kind, another path -- is
+passed on untouched, the body replayed, and the normal route answers it (with its errors,
+auth and rate limits). The bytes a hit gets are the ones the route would give.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from perpwatch.api.deps import is_json_media_type
+from perpwatch.api.envelope import envelope_bytes
+from perpwatch.errors import InvalidInput
+from perpwatch.symbols import normalize_symbol
+
+PATH = "/api/gainer-analysis/analyze-symbol"
+_ALLOWED = frozenset({"symbol", "force_refresh"})
+
+
+def plain_hit_symbol(body: bytes) -> str | None:
+    """The canonical symbol when ``body`` asks for a plain (unforced) analysis."""
+    try:
+        request: Any = json.loads(body)
+    except (ValueError, RecursionError):  # bad JSON, bad UTF-8, absurd nesting: not ours
+        return None
+    if not isinstance(request, dict) or not request.keys() <= _ALLOWED:
+        return None
+    if request.get("force_refresh", False) is not False:
+        return None
+    symbol = request.get("symbol")
+    if not isinstance(symbol, str):
+        return None
+    try:
+        return normalize_symbol(symbol)
+    except InvalidInput:
+        return None
+
+
+class HitFastPath:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        content_type = headers.get("content-type")
+        if content_type is None or not is_json_media_type(content_type):
+            await self.app(scope, receive, send)
+            return
+        messages: list[Message] = []
+        body = b""
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break  # a disconnect: let the app see it
+            body += message.get("body", b"")
+            if len(body) > self.max_body_bytes or not message.get("more_body", False):
+                break
+        complete = messages[-1]["type"] == "http.request" and not messages[-1].get("more_body")
+        symbol = plain_hit_symbol(body) if complete and len(body) <= self.max_body_bytes else None
+        runtime = scope["app"].state.runtime if symbol is not None else None
+        hit = await runtime.service.cached_response(symbol, count_miss=False) if runtime else None
+        if hit is None:
+            await self.app(scope, _replay(messages, receive), send)
+            return
+        data, source = hit
+        payload = envelope_bytes(data, f"success (cached from {source})")
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-length", str(len(payload)).encode()),
+            (b"content-type", b"application/json"),
+        ]})  # fmt: skip
+        await send({"type": "http.response.body", "body": payload})
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    pending = list(messages)
+
+    async def replay() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replay
