@@ -232,6 +232,8 @@ def perpwatch_env(setup: str, port: int, redis_url: str | None, tree: Path) -> d
     }
     if setup == "memory":
         env["REDIS_ENABLED"] = "false"
+    elif setup == "make-serve":  # API-only process + a worker child + its own Redis
+        env.update({"EMBEDDED_REDIS": "true", "SERVE_WORKERS": "1"})
     else:
         assert redis_url is not None
         env["REDIS_URL"] = redis_url
@@ -535,7 +537,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default 10)")
     p.add_argument("--runs", type=int, default=2, help="runs of each target (default 2)")
     p.add_argument("--warmup", type=int, default=2, help="seconds of unreported warm-up")
-    p.add_argument("--setups", default="memory,redis", help="memory,redis or one of them")
+    p.add_argument(
+        "--setups",
+        default="memory,redis,make-serve",
+        help="any of memory (one process, no Redis), redis (one process doing everything "
+        "on a private redis-server), make-serve (what make serve runs: an API-only process, "
+        "a worker child and a private Redis)",
+    )
     p.add_argument("--json", type=Path, help="also write the result as JSON here")
     p.add_argument(
         "--at",
@@ -545,8 +553,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     args = p.parse_args(argv)
     setups = [s.strip() for s in args.setups.split(",") if s.strip()]
-    if not setups or set(setups) - {"memory", "redis"}:
-        p.error("--setups: memory, redis or both")
+    if not setups or set(setups) - {"memory", "redis", "make-serve"}:
+        p.error("--setups: any of memory, redis, make-serve")
     if not 1 <= args.duration <= 60:
         p.error("--duration: 1 to 60 seconds")
 
