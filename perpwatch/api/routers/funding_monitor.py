@@ -97,13 +97,13 @@ async def latest_rates_async(
 async def task_status(task_id: str, runtime: RuntimeDep) -> JSONResponse:
     """A malformed, unknown or expired id reports ``not_found`` (never an error)."""
     info = await runtime.task_manager.get(task_id)
-    return JSONResponse(
-        {
-            "status": "success",
-            "task_id": task_id if is_valid_task_id(task_id) else clip(task_id),
-            "task_status": legacy_task_status(info, now=runtime.service.now()),
-            "timestamp": _now(runtime),
-        }
+    return _json(
+        FundingTaskStatus(
+            status="success",
+            task_id=task_id if is_valid_task_id(task_id) else clip(task_id),
+            task_status=legacy_task_status(info, now=runtime.service.now()),
+            timestamp=_now(runtime),
+        )
     )
 
 

@@ -217,13 +217,13 @@ async def refresh(
         raise
     if submitted.deduplicated:
         refund_token(request, client)
-    data = {
-        "task_id": submitted.task.id,
-        "deduplicated": submitted.deduplicated,
-        "status": submitted.task.status,
-        "status_url": f"/api/tasks/{submitted.task.id}",
-    }
-    return ok(data, "refresh submitted", status_code=202)
+    data = RefreshSubmitted(
+        task_id=submitted.task.id,
+        deduplicated=submitted.deduplicated,
+        status=submitted.task.status,
+        status_url=f"/api/tasks/{submitted.task.id}",
+    )
+    return ok_model(data, "refresh submitted", status_code=202)
 
 
 @router.get("/cache-stats", response_model=Envelope[CacheStats], responses=errors())

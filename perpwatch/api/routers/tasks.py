@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from perpwatch.api.deps import AuthRequired, RuntimeDep
-from perpwatch.api.envelope import Envelope, error, ok
+from perpwatch.api.envelope import Envelope, error, ok_model
 from perpwatch.api.logsafe import clip
 from perpwatch.api.openapi import AUTH_REQUIRED
 from perpwatch.api.responses import errors
@@ -43,8 +43,8 @@ async def list_tasks(
     tasks = await runtime.task_manager.list(
         status=status, limit=limit, include_result=include_result
     )
-    views = [task_view(t, include_result=include_result) for t in tasks]
-    return ok({"count": len(views), "tasks": views})
+    views = TaskList(count=len(tasks), tasks=[task_view(t) for t in tasks])
+    return ok_model(views, exclude=None if include_result else {"tasks": {"__all__": {"result"}}})
 
 
 @router.get(
@@ -57,7 +57,7 @@ async def get_task(task_id: str, runtime: RuntimeDep) -> JSONResponse:
     info = await runtime.task_manager.get(task_id)
     if info is None:
         return _not_found(task_id)
-    return ok(task_view(info))
+    return ok_model(task_view(info))
 
 
 @router.delete(
@@ -74,7 +74,7 @@ async def cancel_task(task_id: str, runtime: RuntimeDep) -> JSONResponse:
     if before is None:
         return _not_found(task_id)
     if before.status == "cancelled":
-        return ok(task_view(before), "already cancelled")
+        return ok_model(task_view(before), "already cancelled")
     if before.status in FINISHED_STATUSES:
         return error(409, f"task already {before.status}; nothing to cancel")
     info = await manager.cancel(task_id)
@@ -82,4 +82,4 @@ async def cancel_task(task_id: str, runtime: RuntimeDep) -> JSONResponse:
         return _not_found(task_id)
     if info.status != "cancelled":  # finished in between
         return error(409, f"task already {info.status}; nothing to cancel")
-    return ok(task_view(info), "cancelled")
+    return ok_model(task_view(info), "cancelled")

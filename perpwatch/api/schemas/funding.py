@@ -7,13 +7,12 @@ served as they are; the arbitrage rows are built here from the pure
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from perpwatch.analysis.funding import Leg, Opportunity
 from perpwatch.analysis.funding_monitor import FundingReport
-from perpwatch.tasks.models import TaskStatus
 from perpwatch.timeutil import iso_s
 
 
@@ -32,17 +31,48 @@ class FundingSubmitted(BaseModel):
     note: str
 
 
-class LegacyTaskStatus(BaseModel):
-    """``status`` plus the fields of that state (see the README)."""
+class TaskNotFound(BaseModel):
+    """An unknown, malformed or expired id."""
 
-    status: TaskStatus | Literal["not_found"]
-    submit_time: str | None = None
-    start_time: str | None = None
-    end_time: str | None = None
-    duration: float | None = None
-    result: Any | None = None
-    error: str | None = None
-    error_type: str | None = None
+    status: Literal["not_found"] = "not_found"
+
+
+class TaskQueued(BaseModel):
+    status: Literal["queued"] = "queued"
+    submit_time: str | None
+
+
+class TaskRunning(BaseModel):
+    status: Literal["running"] = "running"
+    start_time: str | None
+    duration: float = Field(description="seconds since it started")
+
+
+class TaskCompleted(BaseModel):
+    status: Literal["completed"] = "completed"
+    result: Any
+    end_time: str | None
+    duration: float | None
+
+
+class TaskFailed(BaseModel):
+    status: Literal["failed"] = "failed"
+    error: str | None
+    error_type: str | None
+    end_time: str | None
+    duration: float | None
+
+
+class TaskCancelled(BaseModel):
+    status: Literal["cancelled"] = "cancelled"
+    end_time: str | None
+    duration: float | None
+
+
+LegacyTaskStatus = Annotated[
+    TaskNotFound | TaskQueued | TaskRunning | TaskCompleted | TaskFailed | TaskCancelled,
+    Field(discriminator="status"),
+]
 
 
 class FundingTaskStatus(BaseModel):
