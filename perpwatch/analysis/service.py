@@ -31,6 +31,16 @@ class Failure:
     message: str
 
 
+class ServedAnalysis(AnalysisDocument):
+    """An analysis as ``analyze-symbol`` serves it: the document and where it came from."""
+
+    cached: bool
+    cache_source: CacheSource | None
+    age_seconds: float
+    stale: bool
+    stale_reason: str | None
+
+
 @dataclass(frozen=True, slots=True)
 class Served:
     """An analysis document and where it came from.
@@ -47,14 +57,21 @@ class Served:
     stale: bool = False
     stale_reason: str | None = None
 
+    def response(self) -> ServedAnalysis:
+        return ServedAnalysis.model_validate(
+            {
+                **self.document,
+                "cached": self.cached,
+                "cache_source": self.source,
+                "age_seconds": self.age_s,
+                "stale": self.stale,
+                "stale_reason": self.stale_reason,
+            }
+        )
+
     def as_response(self) -> dict[str, Any]:
-        data = dict(self.document)
-        data["cached"] = self.cached
-        data["cache_source"] = self.source
-        data["age_seconds"] = self.age_s
-        data["stale"] = self.stale
-        data["stale_reason"] = self.stale_reason
-        return data
+        """:meth:`response` as JSON values."""
+        return self.response().model_dump(mode="json")
 
 
 class AnalysisService:

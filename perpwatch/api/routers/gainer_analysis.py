@@ -25,7 +25,7 @@ from perpwatch.api.deps import (
     SchedulerDep,
     ServiceDep,
 )
-from perpwatch.api.envelope import Envelope, ok, ok_model, ok_raw
+from perpwatch.api.envelope import Envelope, ok_model, ok_raw
 from perpwatch.api.openapi import AUTH_CONDITIONAL, AUTH_REQUIRED
 from perpwatch.api.responses import errors
 from perpwatch.api.schemas.analysis import (
@@ -85,7 +85,7 @@ async def analyze_symbol(body: AnalyzeRequest, request: Request, service: Servic
             data, source = hit
             return ok_raw(data, f"success (cached from {source})")
     served = await _compute(symbol, body.force_refresh, request, service)
-    return ok(served.as_response(), "success")
+    return ok_model(served.response(), "success")
 
 
 async def _compute(symbol: str, force: bool, request: Request, service: ServiceDep) -> Served:

@@ -13,7 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from perpwatch.analysis.models import AnalysisDocument, Recommendation, Trend
+from perpwatch.analysis.models import Recommendation, Trend
+from perpwatch.analysis.service import ServedAnalysis as ServedAnalysis
 from perpwatch.api.schemas.cluster import CoordinationStatus
 from perpwatch.scheduler.models import FundingCheckOff, FundingCheckStatus, ScheduleStatus
 from perpwatch.symbols import MAX_SYMBOL_LENGTH
@@ -107,14 +108,6 @@ class SignalsData(BaseModel):
     count: int
     signals: list[SignalRow]
     missing: list[str]
-
-
-class ServedAnalysis(AnalysisDocument):
-    cached: bool
-    cache_source: Literal["redis", "memory"] | None
-    age_seconds: float
-    stale: bool
-    stale_reason: str | None
 
 
 class SchedulerCacheStats(BaseModel):
