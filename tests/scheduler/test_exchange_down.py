@@ -57,7 +57,15 @@ def test_exchange_down_then_back() -> None:
             _wait_for(client, lambda h, s: h["ready"] and h["exchange"]["ok"], 20)
 
             emu.post("/_emulator/config", json={"down": True})  # a 503 page for everything
-            health, status = _wait_for(client, lambda h, s: s["consecutive_failed_runs"] >= 2, 15)
+            # both readings from after the same runs: health is fetched before the status
+            health, status = _wait_for(
+                client,
+                lambda h, s: (
+                    s["consecutive_failed_runs"] >= 2
+                    and h["exchange"]["consecutive_failed_runs"] >= 2
+                ),
+                15,
+            )
             assert health["live"] and health["status"] == "degraded"
             assert health["exchange"]["ok"] is False
             assert "503" in health["exchange"]["error"]
@@ -71,7 +79,14 @@ def test_exchange_down_then_back() -> None:
 
             emu.post("/_emulator/config", json={"down": False})
             back = time.monotonic()
-            health, status = _wait_for(client, lambda h, s: s["consecutive_failed_runs"] == 0, 10)
+            health, status = _wait_for(
+                client,
+                lambda h, s: (
+                    s["consecutive_failed_runs"] == 0
+                    and h["exchange"]["consecutive_failed_runs"] == 0
+                ),
+                10,
+            )
             recovery_s = time.monotonic() - back
             assert health["exchange"]["ok"] and health["status"] == "ok"
             assert status["last_run"]["ok"] == 4 and status["exchange_error"] is None
