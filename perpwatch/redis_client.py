@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, TypeAlias
 
@@ -24,13 +23,19 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.crc import key_slot
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 RedisClient: TypeAlias = "aioredis.Redis | RedisCluster"
 
 # Everything a Redis round trip can raise that means "Redis did not answer properly".
-REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, asyncio.TimeoutError)
+# redis-py's cluster errors are not all RedisErrors: a cluster client that finds no node to
+# ask ("cannot be connected"), or no master for a slot, raises RedisClusterException.
+REDIS_ERRORS: tuple[type[BaseException], ...] = (
+    RedisError,
+    RedisClusterException,
+    OSError,
+    asyncio.TimeoutError,
+)
 
 
 def open_redis(
@@ -38,17 +43,25 @@ def open_redis(
     *,
     cluster: bool = False,
     socket_timeout_s: float = 0.25,
+    connect_timeout_s: float | None = None,
     health_check_interval_s: int = 15,
     max_connections: int | None = None,
 ) -> RedisClient:
-    """A client for ``url`` (``redis://`` or ``rediss://``); not connected until first use."""
+    """A client for ``url`` (``redis://`` or ``rediss://``); not connected until first use.
+
+    ``connect_timeout_s`` defaults to ``socket_timeout_s``; a client that blocks on a
+    command for long (a queue's ``BLMOVE``) wants a long socket timeout, not a long connect.
+    """
     if socket_timeout_s <= 0:
         raise ValueError("socket_timeout_s must be positive")
+    connect_s = socket_timeout_s if connect_timeout_s is None else connect_timeout_s
+    if connect_s <= 0:
+        raise ValueError("connect_timeout_s must be positive")
     if cluster:
         return RedisCluster.from_url(
             url,
             socket_timeout=socket_timeout_s,
-            socket_connect_timeout=socket_timeout_s,
+            socket_connect_timeout=connect_s,
             decode_responses=False,
             health_check_interval=health_check_interval_s,
             # a killed master: one retry after re-reading the slot map, no sleeping through
@@ -60,7 +73,7 @@ def open_redis(
     return aioredis.Redis.from_url(
         url,
         socket_timeout=socket_timeout_s,
-        socket_connect_timeout=socket_timeout_s,
+        socket_connect_timeout=connect_s,
         decode_responses=False,
         health_check_interval=health_check_interval_s,
         retry=Retry(NoBackoff(), 1),
@@ -76,33 +89,45 @@ def is_cluster(client: RedisClient) -> bool:
     return isinstance(client, RedisCluster)
 
 
-def slot_groups(keys: Sequence[str]) -> dict[int, list[int]]:
-    """Indexes of ``keys`` grouped by their cluster hash slot."""
-    groups: dict[int, list[int]] = defaultdict(list)
-    for i, key in enumerate(keys):
-        groups[key_slot(key.encode())].append(i)
-    return groups
-
-
 async def mget_grouped(client: RedisClient, keys: Sequence[str]) -> list[bytes | None]:
     """``MGET`` that works on a cluster: one ``MGET`` per hash slot, sent in one pipeline
-    (redis-py sends a cluster pipeline's commands to each node concurrently)."""
+    (redis-py's ``mget_nonatomic``: each node gets the ``MGET`` commands of its slots in one
+    round trip, the nodes concurrently). A cluster pipeline refuses ``pipe.mget`` itself."""
     if not keys:
         return []
+    if isinstance(client, RedisCluster):
+        per_slot: list[Any] = await client.mget_nonatomic(list(keys))
+        return per_slot
+    values: list[Any] = await client.mget(list(keys))
+    return values
+
+
+async def learn_nodes(client: RedisClient) -> bool:
+    """Have a cluster client read the slot map now (one server: nothing to do); False if
+    no node answered.
+
+    A cluster client knows only the node of its URL until its first command; from then on
+    it knows every node, and finds the promoted replica after a failover by itself. A
+    client first used after that one node died finds nothing and waits for the node to
+    come back, so a client that may stay idle for a while learns the nodes at start.
+    """
     if not isinstance(client, RedisCluster):
-        values: list[Any] = await client.mget(list(keys))
-        return values
-    groups = slot_groups(keys)
-    out: list[bytes | None] = [None] * len(keys)
-    async with client.pipeline(transaction=False) as pipe:
-        order = list(groups.values())
-        for idx in order:
-            pipe.mget([keys[i] for i in idx])
-        answers = await pipe.execute()
-    for idx, values in zip(order, answers, strict=True):
-        for i, value in zip(idx, values, strict=True):
-            out[i] = value
-    return out
+        return True
+    try:
+        await client.initialize()
+    except REDIS_ERRORS:
+        return False
+    return True
+
+
+async def ping(client: RedisClient) -> bool:
+    """``PING``; on a cluster, every master in the client's slot map. redis-py's cluster
+    ``PING`` asks one node only, which says nothing of a dead master elsewhere: a probe
+    that trusted it would switch back to Redis while a third of the slots have no master.
+    A dead replica does not fail it (perpwatch reads and writes masters only)."""
+    if isinstance(client, RedisCluster):
+        return bool(await client.ping(target_nodes=RedisCluster.PRIMARIES))
+    return bool(await client.ping())
 
 
 async def scan_match(client: RedisClient, match: str, *, count: int = 1000) -> list[bytes]:

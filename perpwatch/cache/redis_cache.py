@@ -3,7 +3,8 @@
 The client never retries (the failover cache decides what to do) and uses short socket
 timeouts, so a dead Redis costs a caller at most about one timeout. Only small, cluster-
 friendly commands are used: GET, MGET (one per hash slot on a cluster), SET PX, DEL,
-SCAN MATCH (on every master of a cluster), PTTL, PING.
+SCAN MATCH (on every master of a cluster), PTTL, PING (every master of a cluster, so the
+failover probe sees a master that is down).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from contextlib import asynccontextmanager
 
 from perpwatch.cache.base import glob_escape, ttl_ms
 from perpwatch.errors import CacheUnavailable
-from perpwatch.redis_client import REDIS_ERRORS, mget_grouped, open_redis, scan_match
+from perpwatch.redis_client import REDIS_ERRORS, mget_grouped, open_redis, ping, scan_match
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +32,8 @@ def _text(value: bytes | str | None) -> str | None:
 
 
 class RedisCache:
-    """A :class:`~perpwatch.cache.base.Cache` on one Redis server (``redis://`` URL)."""
+    """A :class:`~perpwatch.cache.base.Cache` on one Redis server (``redis://`` URL), or
+    with ``cluster`` on a Redis Cluster (the URL names any node)."""
 
     def __init__(
         self,
@@ -123,7 +125,7 @@ class RedisCache:
     async def ping(self) -> bool:
         try:
             async with self._edge("PING"):
-                return bool(await self._client.ping())
+                return await ping(self._client)
         except CacheUnavailable as e:
             logger.debug("redis PING failed: %s", e)
             return False

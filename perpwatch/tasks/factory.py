@@ -20,8 +20,8 @@ def build_task_manager(settings: Settings, *, registry: OperationRegistry, ctx: 
 
     ``TASK_BACKEND=saq``: :class:`SaqTaskManager` on ``settings.redis_dsn`` (with a local
     SAQ worker when ``TASK_LOCAL_WORKER``), falling back to in-process tasks while Redis
-    is down. Not started: the caller runs ``await m.start()`` and, at shutdown,
-    ``await m.close(settings.task_shutdown_grace)``.
+    is down; on a Redis Cluster with ``REDIS_CLUSTER``. Not started: the caller runs
+    ``await m.start()`` and, at shutdown, ``await m.close(settings.task_shutdown_grace)``.
     """
     if settings.task_backend == "inprocess":
         return _local(settings, registry, ctx, id_prefix="")
@@ -35,6 +35,7 @@ def build_task_manager(settings: Settings, *, registry: OperationRegistry, ctx: 
         default_timeout_s=settings.task_timeout,
         local_worker=settings.task_local_worker,
         worker_concurrency=settings.task_max_workers,
+        cluster=settings.redis_cluster,
     )
     return FallbackTaskManager(primary, _local(settings, registry, ctx, id_prefix=LOCAL_ID_PREFIX))
 

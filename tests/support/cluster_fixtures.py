@@ -1,7 +1,7 @@
 """Pytest fixtures for a real Redis Cluster (see :mod:`tests.support.redis_cluster`).
 
-Register them with ``pytest_plugins = ["tests.support.cluster_fixtures"]`` (or import
-both names into a conftest.py).
+``tests/conftest.py`` imports both, so every test folder has them. The session's cluster
+starts only when a test first asks for one.
 """
 
 from __future__ import annotations

@@ -17,8 +17,6 @@ from redis.exceptions import ClusterDownError, ConnectionError, SlotNotCoveredEr
 
 from tests.support.redis_cluster import SLOTS, RedisCluster
 
-pytest_plugins = ("tests.support.cluster_fixtures",)
-
 KEY = "hama:analysis:BTCUSDT"
 OTHER_KEYS = [f"hama:analysis:SYM{i:03d}USDT" for i in range(100)]
 ALL_KEYS = [KEY, *OTHER_KEYS]
@@ -82,7 +80,10 @@ async def within(timeout_s: float, call: Callable[[], Awaitable[T]]) -> T:
             await asyncio.sleep(0.05)
 
 
-def test_three_masters_each_with_one_linked_replica(redis_cluster: RedisCluster) -> None:
+def test_three_masters_each_with_one_linked_replica(
+    cluster_url: str, redis_cluster: RedisCluster
+) -> None:
+    """(``cluster_url`` heals what an earlier test of the session killed.)"""
     masters, replicas = redis_cluster.masters(), redis_cluster.replicas()
     assert len(masters) == 3
     assert len(replicas) == 3

@@ -7,6 +7,8 @@ task; ``perpwatch worker`` processes (and, with ``local_worker``, this one) run 
 * ``list``: a sorted-set index, see :mod:`perpwatch.tasks.saq.keys`.
 * results expire with the SAQ job record (``ttl`` = ``result_ttl_s``); a job still
   queued or running has no expiry (SAQ's rule).
+* ``cluster``: the same on a Redis Cluster, with the queue named as a hash tag
+  (``{perpwatch}``), so all of its keys -- SAQ's and perpwatch's -- live in one slot.
 """
 
 from __future__ import annotations
@@ -20,10 +22,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from saq import Worker
-from saq.job import Job
-from saq.queue.redis import RedisQueue
 from saq.types import Context
 
+from perpwatch.redis_client import REDIS_ERRORS, learn_nodes
 from perpwatch.tasks.base import clamp_limit, is_valid_task_id, new_task_id
 from perpwatch.tasks.errors import TaskBackendUnavailable, TasksClosed
 from perpwatch.tasks.execution import prepare
@@ -34,14 +35,14 @@ from perpwatch.tasks.saq.jobs import (
     CANCEL_REASON,
     JOB_FUNCTION,
     QUEUE_NAME,
-    REDIS_ERRORS,
     job_to_info,
     redis_client,
+    saq_queue_name,
     saq_timeout,
     saq_ttl,
 )
 from perpwatch.tasks.saq.keys import DEDUP_GRACE_S, DedupClaims, TaskIndex
-from perpwatch.tasks.saq.queue import WorkerQueue
+from perpwatch.tasks.saq.queue import PerpwatchQueue, WorkerQueue
 from perpwatch.tasks.saq.worker import (
     build_worker,
     close_queue,
@@ -58,8 +59,9 @@ LIST_PAGE = 200
 class SaqTaskManager:
     """:class:`~perpwatch.tasks.base.TaskManager` on a SAQ queue in Redis.
 
-    ``start`` never touches Redis (so it works while Redis is down); every Redis/SAQ
-    error of a call becomes :class:`TaskBackendUnavailable` (HTTP 503).
+    ``start`` never waits for Redis (so it works while Redis is down; on a cluster it
+    reads the slot map in the background); every Redis/SAQ error of a call becomes
+    :class:`TaskBackendUnavailable` (HTTP 503).
     """
 
     def __init__(
@@ -73,6 +75,7 @@ class SaqTaskManager:
         local_worker: bool = True,
         worker_concurrency: int = 4,
         queue_name: str = QUEUE_NAME,
+        cluster: bool = False,
         socket_timeout_s: float = 1.0,
         clock: Callable[[], float] = time.time,
         index_max: int = 10_000,
@@ -88,17 +91,19 @@ class SaqTaskManager:
         self._concurrency = worker_concurrency
         self._clock = clock
         self._deadline_s = 4 * socket_timeout_s
-        self._queue_name = queue_name
-        self._client = redis_client(redis_url, socket_timeout_s=socket_timeout_s)
-        self._queue = RedisQueue(self._client, name=queue_name)
+        self._cluster = cluster
+        self._queue_name = saq_queue_name(queue_name, cluster=cluster)
+        self._client = redis_client(redis_url, socket_timeout_s=socket_timeout_s, cluster=cluster)
+        self._queue = PerpwatchQueue(self._client, name=self._queue_name)
         self._claims = DedupClaims(self._client, self._queue)
         horizon_s = self._ttl_s + DEDUP_GRACE_S
         self._index = TaskIndex(
-            self._client, queue_name, max_entries=index_max, horizon_s=horizon_s
+            self._client, self._queue_name, max_entries=index_max, horizon_s=horizon_s
         )
         self._worker: Worker[Context] | None = None
         self._worker_queue: WorkerQueue | None = None
         self._worker_task: asyncio.Task[None] | None = None
+        self._learning: asyncio.Task[bool] | None = None
         self._state = "new"
         self._counts = {"submitted": 0, "deduplicated": 0, "redis_errors": 0}
 
@@ -109,8 +114,12 @@ class SaqTaskManager:
             return
         self._state = "running"
         await self._queue.connect()
+        if self._cluster:  # in the background: start never waits for Redis
+            self._learning = asyncio.create_task(
+                learn_nodes(self._client), name="perpwatch-saq-learn-nodes"
+            )
         if self._local_worker:
-            wq = open_worker_queue(self._url, name=self._queue_name)
+            wq = open_worker_queue(self._url, name=self._queue_name, cluster=self._cluster)
             await wq.connect()
             self._worker_queue = wq
             self._worker = build_worker(
@@ -124,6 +133,9 @@ class SaqTaskManager:
         if self._state == "closed":
             return
         self._state = "closed"
+        if self._learning is not None:
+            self._learning.cancel()
+            await asyncio.gather(self._learning, return_exceptions=True)
         if self._worker is not None and self._worker_queue is not None:
             if self._worker_task is not None:
                 await stop_worker(self._worker, self._worker_queue, self._worker_task, grace_s)
@@ -146,7 +158,7 @@ class SaqTaskManager:
         )
         task_id = new_task_id(sub.spec.name)
         now = self._clock()
-        job = Job(
+        job = self._queue.new_job(
             function=JOB_FUNCTION,
             kwargs={"operation": sub.spec.name, "params": sub.params, "timeout_s": sub.timeout_s},
             key=task_id,

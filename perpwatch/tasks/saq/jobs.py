@@ -10,7 +10,6 @@ the worker when an operation fails -- the client-safe ``error_type``/``error``. 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Callable
@@ -19,11 +18,11 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
 from saq.job import Job, Status
 from saq.types import Context
 
 from perpwatch.errors import InvalidInput
+from perpwatch.redis_client import RedisClient, open_redis
 from perpwatch.tasks.errors import OperationFailed
 from perpwatch.tasks.execution import run_operation
 from perpwatch.tasks.models import TaskInfo, TaskStatus
@@ -35,7 +34,6 @@ QUEUE_NAME = "perpwatch"
 JOB_FUNCTION = "run_operation"
 CANCEL_REASON = "cancelled by request"
 TIMEOUT_MARGIN_S = 5  # SAQ's own job timeout backs ours up, a little later
-REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 JobFunction = Callable[..., Awaitable[Any]]
 
 _STATUS: dict[Status, TaskStatus] = {
@@ -50,12 +48,39 @@ _STATUS: dict[Status, TaskStatus] = {
 ACTIVE_JOB_STATUSES = frozenset({Status.NEW, Status.QUEUED, Status.ACTIVE})
 
 
-def redis_client(url: str, *, socket_timeout_s: float | None) -> aioredis.Redis:
-    """A bytes (not decoding) client, as SAQ expects; no hidden retries."""
+def saq_queue_name(name: str = QUEUE_NAME, *, cluster: bool) -> str:
+    """The queue's name in Redis: ``name`` itself on one server (``saq:perpwatch:queued``),
+    a hash tag on a Redis Cluster (``saq:{perpwatch}:queued``, ``saq:job:{perpwatch}:<id>``).
+
+    SAQ's scripts and transactions touch several of the queue's keys at once, and so do
+    perpwatch's dedup script and the job keys it reads; on a cluster they must all hash to
+    one slot. Every key of the queue is named after the queue, so the tag puts them there.
+    """
+    if not cluster or is_hash_tag(name):
+        return name
+    return "{" + name + "}"
+
+
+def is_hash_tag(name: str) -> bool:
+    """``{…}``: a name that is all one hash tag, so every key named after it shares a slot."""
+    return len(name) > 2 and name.startswith("{") and name.endswith("}")
+
+
+def redis_client(url: str, *, socket_timeout_s: float, cluster: bool = False) -> RedisClient:
+    """A bytes (not decoding) client, as SAQ expects; no hidden retries on one server.
+
+    On a cluster (``cluster``): redis-py's asyncio ``RedisCluster`` (see
+    :func:`perpwatch.redis_client.open_redis`), which follows the slot map after a failover.
+    """
+    connect_s = min(socket_timeout_s, 2.0)
+    if cluster:
+        return open_redis(
+            url, cluster=True, socket_timeout_s=socket_timeout_s, connect_timeout_s=connect_s
+        )
     return aioredis.Redis.from_url(
         url,
         socket_timeout=socket_timeout_s,
-        socket_connect_timeout=min(socket_timeout_s or 2.0, 2.0),
+        socket_connect_timeout=connect_s,
         health_check_interval=15,
         retry=Retry(NoBackoff(), 0),
     )

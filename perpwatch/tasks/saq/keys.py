@@ -8,6 +8,10 @@
   on every submit to the newest ``max_entries`` and to ``horizon_s``, and expiring after
   ``horizon_s`` without submissions. Ids whose job expired are removed as ``list`` meets
   them.
+
+Both are named after the queue. On a Redis Cluster the queue's name is a hash tag
+(``perpwatch:task:dedup:{perpwatch}:…``), so the claim script finds the job keys it reads
+in its own slot; on one server the names are as they always were.
 """
 
 from __future__ import annotations
@@ -17,11 +21,11 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-import redis.asyncio as aioredis
 from saq.job import Job
 from saq.queue.redis import RedisQueue
 
 from perpwatch.constants import TASK_PREFIX
+from perpwatch.redis_client import RedisClient
 from perpwatch.tasks.saq.jobs import ACTIVE_JOB_STATUSES
 
 DEDUP_GRACE_S = 86400.0
@@ -57,7 +61,7 @@ def text(v: Any) -> str:
 
 
 class DedupClaims:
-    def __init__(self, client: aioredis.Redis, queue: RedisQueue) -> None:
+    def __init__(self, client: RedisClient, queue: RedisQueue) -> None:
         self._queue = queue
         self._prefix = f"{TASK_PREFIX}dedup:{queue.name}:"
         self._job_prefix = queue.job_id("")
@@ -93,7 +97,7 @@ class DedupClaims:
 
 class TaskIndex:
     def __init__(
-        self, client: aioredis.Redis, queue_name: str, *, max_entries: int, horizon_s: float
+        self, client: RedisClient, queue_name: str, *, max_entries: int, horizon_s: float
     ) -> None:
         self._client = client
         self.key = f"{TASK_PREFIX}index:{queue_name}"

@@ -1,8 +1,25 @@
-"""The SAQ Redis queue perpwatch workers use: SAQ's, with two fixes.
+"""The SAQ Redis queues perpwatch uses: SAQ's, also on a Redis Cluster, with two fixes.
+
+:class:`PerpwatchQueue` (submitters and workers) runs SAQ's ``RedisQueue`` on a Redis
+Cluster client as well. All the queue's keys share one hash tag (see
+:func:`~perpwatch.tasks.saq.jobs.saq_queue_name`), so SAQ's scripts and ``MULTI``
+transactions stay in one slot. Three things still need help there, and only there:
+
+* a job's abort key (``saq:abort:<key>``) is not named after the queue, so SAQ's enqueue
+  script and its abort transaction would cross slots; :class:`ClusterJob` names it
+  ``saq:abort:{perpwatch}:<key>``;
+* redis-py refuses ``PUBLISH`` inside a cluster pipeline, which SAQ's ``abort`` sends in
+  its transaction; here it is published right after the transaction instead;
+* a cluster client has no ``connection_pool`` for SAQ's ``disconnect`` to close.
+
+On one server nothing changes: the same key names and SAQ's own code.
+
+:class:`WorkerQueue` adds the two fixes for workers:
 
 1. Outages: SAQ's worker restarts its dequeue loop at once after an error, so a dead
    Redis makes it spin and log a traceback per call. Here dequeue waits ``retry_s`` and
-   the periodic calls return "nothing"; one warning per outage.
+   the periodic calls (schedule, sweep, worker info, and the abort check's ``jobs``)
+   return "nothing"; one warning per outage.
 2. The sweep race (SAQ issue #277): a worker moves a job to the active list (BLMOVE)
    and only then marks its record ``active``; a sweep in between sees an active-list
    job whose record says ``queued``, calls it lost and aborts it -- later overwriting
@@ -10,21 +27,23 @@
    (one sweep lock period ago, 60 s by default) already saw it that way; jobs whose
    record says ``active`` go to SAQ as before (it sweeps those only when stuck).
 
-Fix 2 replaces SAQ's private ``_cleanup_script`` (same keys, args and reply shape);
-``saq`` is pinned to 0.26.x for that reason and ``tests/tasks`` covers it.
+Fix 2 replaces SAQ's private ``_cleanup_script`` (same keys, args and reply shape), and
+the cluster ``abort`` follows SAQ's own; ``saq`` is pinned to 0.26.x for that reason and
+``tests/tasks`` covers both.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, cast
 
-import redis.asyncio as aioredis
-from saq.job import Job
+from saq.job import ABORT_ID_PREFIX, Job, Status
 from saq.queue.redis import RedisQueue
 
-from perpwatch.tasks.saq.jobs import REDIS_ERRORS
+from perpwatch.redis_client import REDIS_ERRORS, RedisClient, is_cluster
+from perpwatch.tasks.saq.jobs import is_hash_tag
 
 logger = logging.getLogger(__name__)
 
@@ -55,13 +74,82 @@ return id_jobs
 """
 
 
-class WorkerQueue(RedisQueue):
-    """A :class:`RedisQueue` for workers (see the module docstring)."""
+class ClusterJob(Job):
+    """A SAQ job whose abort key carries its queue's hash tag (a Redis Cluster only)."""
+
+    @property
+    def abort_id(self) -> str:
+        return f"{ABORT_ID_PREFIX}{self.get_queue().name}:{self.key}"
+
+
+class PerpwatchQueue(RedisQueue):
+    """SAQ's :class:`RedisQueue` on one Redis server or on a Redis Cluster."""
+
+    def __init__(self, redis: RedisClient, *, name: str, **kwargs: Any) -> None:
+        self.cluster = is_cluster(redis)
+        if self.cluster and not is_hash_tag(name):
+            raise ValueError(f"on a Redis Cluster the queue name must be a hash tag, not {name!r}")
+        # SAQ types its client as a plain Redis; a RedisCluster answers every command it uses
+        super().__init__(cast(Any, redis), name=name, **kwargs)
+
+    def new_job(self, **fields: Any) -> Job:
+        """A job of this queue (on a cluster, with its abort key in the queue's slot)."""
+        return ClusterJob(**fields) if self.cluster else Job(**fields)
+
+    def deserialize(
+        self, payload: dict[str, Any] | str | bytes | None, status: Status | str | None = None
+    ) -> Job | None:
+        if not self.cluster:
+            return super().deserialize(payload, status)
+        # SAQ's deserialize, building a ClusterJob
+        if not payload:
+            return None
+        job_dict = payload if isinstance(payload, dict) else self._load(payload)
+        if job_dict.pop("queue") != self.name:
+            raise ValueError(f"Job {job_dict} fetched by wrong queue: {self.name}")
+        if status:
+            job_dict["status"] = status
+        return ClusterJob(**job_dict, queue=self)
+
+    async def abort(self, job: Job, error: str, ttl: float = 5) -> None:
+        if not self.cluster:
+            await super().abort(job, error, ttl)
+            return
+        # SAQ's abort, with PUBLISH after the transaction (a cluster pipeline refuses it)
+        async with self._op_sem:
+            job.status = Status.ABORTING
+            job.error = error
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.lrem(self._queued, 0, job.id)
+                pipe.zrem(self._incomplete, job.id)
+                pipe.set(job.id, self.serialize(job))
+                pipe.set(job.abort_id, error, ex=max(1, round(ttl)))
+                dequeued, *_ = await pipe.execute()
+            await self.notify(job)
+            if dequeued:
+                await self.finish(job, Status.ABORTED, error=error)
+                await self.redis.delete(job.abort_id)
+            else:
+                await self.redis.lrem(self._active, 0, job.id)
+
+    async def disconnect(self) -> None:
+        if not self.cluster:
+            await super().disconnect()
+            return
+        pubsub = self._pubsub.pubsub
+        if pubsub.connection is not None:  # never subscribed: nothing to unsubscribe
+            await self._pubsub.close()
+        await pubsub.aclose()  # type: ignore[no-untyped-call]  # untyped in redis-py
+        await self.redis.aclose()
+
+
+class WorkerQueue(PerpwatchQueue):
+    """A :class:`PerpwatchQueue` for workers (see the module docstring)."""
 
     retry_s = 1.0
 
-    def __init__(self, redis: aioredis.Redis, **kwargs: Any) -> None:
-        super().__init__(redis, **kwargs)
+    def __init__(self, redis: RedisClient, *, name: str, **kwargs: Any) -> None:
+        super().__init__(redis, name=name, **kwargs)
         self._cleanup_script = redis.register_script(_SWEEP)
         self.redis_down = False
         self.paused = False  # draining: take no new jobs
@@ -115,3 +203,11 @@ class WorkerQueue(RedisQueue):
             await super().write_worker_info(worker_id, info, ttl)
         except REDIS_ERRORS as e:
             self._down(e)
+
+    async def jobs(self, job_keys: Iterable[str]) -> list[Job | None]:
+        """What a worker's abort check (once a second, while jobs run) reads."""
+        try:
+            return await super().jobs(job_keys)
+        except REDIS_ERRORS as e:
+            self._down(e)
+            return []

@@ -23,13 +23,14 @@ from saq import Worker
 from saq.queue.redis import RedisQueue
 from saq.types import Context
 
+from perpwatch.redis_client import REDIS_ERRORS
 from perpwatch.tasks.operations import OperationRegistry
 from perpwatch.tasks.saq.jobs import (
     JOB_FUNCTION,
     QUEUE_NAME,
-    REDIS_ERRORS,
     make_job_function,
     redis_client,
+    saq_queue_name,
 )
 from perpwatch.tasks.saq.queue import WorkerQueue
 
@@ -41,8 +42,12 @@ DRAIN_POLL_S = 0.05
 STOP_TIMEOUT_S = 5.0
 
 
-def open_worker_queue(redis_url: str, *, name: str = QUEUE_NAME) -> WorkerQueue:
-    return WorkerQueue(redis_client(redis_url, socket_timeout_s=WORKER_SOCKET_TIMEOUT_S), name=name)
+def open_worker_queue(
+    redis_url: str, *, name: str = QUEUE_NAME, cluster: bool = False
+) -> WorkerQueue:
+    """The worker's queue: ``name`` on one server, its hash-tagged form on a cluster."""
+    client = redis_client(redis_url, socket_timeout_s=WORKER_SOCKET_TIMEOUT_S, cluster=cluster)
+    return WorkerQueue(client, name=saq_queue_name(name, cluster=cluster))
 
 
 def build_worker(
@@ -116,20 +121,25 @@ async def run_worker(
     ctx_factory: Callable[[], AbstractAsyncContextManager[Any]],
     concurrency: int,
     queue_name: str = QUEUE_NAME,
+    cluster: bool | None = None,
     shutdown_grace_s: float = 10.0,
     handle_signals: bool = True,
 ) -> None:
     """Run jobs of ``queue_name`` until SIGTERM/SIGINT (drained) or cancellation (no grace).
 
     ``ctx_factory()`` is entered once; the ``ctx`` it yields is passed to every operation.
+    ``cluster``: Redis Cluster or not; ``None`` takes ``ctx.settings.redis_cluster`` when
+    the context has settings (the :class:`~perpwatch.runtime.Runtime` of ``perpwatch
+    worker``), else one server.
     """
-    queue = open_worker_queue(redis_url, name=queue_name)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     signals = (signal.SIGTERM, signal.SIGINT) if handle_signals else ()
     grace_s = shutdown_grace_s
-    try:
-        async with ctx_factory() as ctx:
+    async with ctx_factory() as ctx:
+        on_cluster = _context_cluster(ctx) if cluster is None else cluster
+        queue = open_worker_queue(redis_url, name=queue_name, cluster=on_cluster)
+        try:
             worker = build_worker(queue=queue, registry=registry, ctx=ctx, concurrency=concurrency)
             await queue.connect()
             runner = await start_worker(worker, name="perpwatch-saq-worker")
@@ -137,7 +147,7 @@ async def run_worker(
                 loop.add_signal_handler(sig, stop.set)
             logger.info(
                 "perpwatch worker running: queue %s, concurrency %d, operations %s",
-                queue_name,
+                queue.name,
                 concurrency,
                 ", ".join(registry.names()),
             )
@@ -153,6 +163,10 @@ async def run_worker(
                     loop.remove_signal_handler(sig)
                 await stop_worker(worker, queue, runner, grace_s)
                 logger.info("perpwatch worker stopped")
-    finally:
-        with contextlib.suppress(asyncio.CancelledError):
-            await close_queue(queue)
+        finally:
+            with contextlib.suppress(asyncio.CancelledError):
+                await close_queue(queue)
+
+
+def _context_cluster(ctx: Any) -> bool:
+    return bool(getattr(getattr(ctx, "settings", None), "redis_cluster", False))
