@@ -29,7 +29,8 @@ def worker_process(redis_url: str) -> Iterator[PerpwatchProcess]:
         "LOG_LEVEL": "INFO",
         "TASK_SHUTDOWN_GRACE": "2",
     }
-    with PerpwatchProcess(["worker"], env=env, stop_timeout_s=20) as proc:
+    # a task worker only: a scheduler candidate would submit funding checks of its own
+    with PerpwatchProcess(["worker", "--no-scheduler"], env=env, stop_timeout_s=20) as proc:
         yield proc
 
 
