@@ -152,6 +152,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             ),
             concurrency=args.concurrency or settings.task_max_workers,
             shutdown_grace_s=settings.task_shutdown_grace,
+            cluster=settings.redis_cluster,
         )
     )
     return 0
