@@ -37,6 +37,7 @@ from perpwatch.coordination.shards import ShardQueue
 from perpwatch.errors import CacheUnavailable
 from perpwatch.indicators.hama import HamaParams
 from perpwatch.jobs import build_registry, remote_analysis
+from perpwatch.market.absent import AbsentMarket
 from perpwatch.market.base import MarketData
 from perpwatch.market.candle_archive import RedisCandleArchive
 from perpwatch.market.candle_store import CandleStore
@@ -170,9 +171,28 @@ async def open_cache(stack: contextlib.AsyncExitStack, settings: Settings) -> Fa
     return cache
 
 
+def is_api_only(settings: Settings, *, role: Role, campaign: bool) -> bool:
+    """A ``serve`` process that takes no shards and does not campaign, with tasks on
+    Redis: the workers compute everything, so it needs no exchange client."""
+    return (
+        role == "serve"
+        and settings.redis_enabled
+        and not settings.process_shards
+        and not campaign
+        and settings.task_backend == "saq"
+    )
+
+
 def open_markets(
-    stack: contextlib.AsyncExitStack, settings: Settings, clock: Callable[[], float]
+    stack: contextlib.AsyncExitStack,
+    settings: Settings,
+    clock: Callable[[], float],
+    *,
+    api_only: bool = False,
 ) -> dict[str, MarketData]:
+    if api_only:
+        names = dict.fromkeys([settings.market, *settings.funding_sources])
+        return {name: AbsentMarket(name) for name in names}
     markets = build_markets(settings, clock=clock)
 
     async def close_all() -> None:
@@ -374,8 +394,8 @@ async def open_cluster(
         stack.push_async_callback(election.stop)
         watcher.start()
         stack.push_async_callback(watcher.stop)
-    api_only = consumer is None and election is None and role == "serve"
-    if api_only and runtime.tasks is not None and settings.task_backend == "saq":
+    api_only = is_api_only(settings, role=role, campaign=campaign)
+    if api_only and runtime.tasks is not None:
         runtime.service.remote = remote_analysis(
             runtime.task_manager, timeout_s=REMOTE_ANALYSIS_TIMEOUT_S
         )
@@ -413,7 +433,8 @@ async def open_runtime(
     process_id = new_process_id(role)
     async with contextlib.AsyncExitStack() as stack:
         cache = await open_cache(stack, settings)
-        markets = open_markets(stack, settings, clock)
+        api_only = is_api_only(settings, role=role, campaign=start_scheduler)
+        markets = open_markets(stack, settings, clock, api_only=api_only)
         client = open_coordination_client(stack, settings)
         candles, service, scheduler, funding = build_analysis(
             settings, markets, cache, client, process_id, clock, coordinated=role != "cli"
