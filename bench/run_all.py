@@ -1,6 +1,10 @@
 """Run every benchmark and write the figures to docs/benchmarks.md.
 
 python bench/run_all.py        (or: make bench)
+python bench/run_all.py --with scale-out,latency-while-computing   (or BENCH_WITH=...; all)
+
+The optional steps (bench/optional_steps.py) take minutes each; a step not run keeps its
+section of the current docs/benchmarks.md, with the date of the run that wrote it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from bench import (
     analyze_latency,
     cache_hit_throughput,
     funding_bench,
+    optional_steps,
     refresh_bench,
     task_submit_latency,
 )
@@ -22,6 +27,7 @@ from bench.common import ROOT, machine
 
 
 def main() -> None:
+    optional = optional_steps.sections(sys.argv[1:], ROOT / "docs" / "benchmarks.md")
     refresh = refresh_bench.main([])
     latency = analyze_latency.main([])
     throughput = cache_hit_throughput.main([])
@@ -38,7 +44,8 @@ def main() -> None:
     text = f"""# Benchmarks
 
 Written by `make bench` (`bench/run_all.py`) on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC,
-{machine()}. Every figure below comes from that run; rerun it to check them.
+{machine()}. Every figure below comes from that run (the optional steps' sections: from the
+run their own date names); rerun it to check them.
 
 ## Full refresh of {refresh["symbols"]} symbols, emulator at {refresh["latency_ms"]:.0f} ms latency
 
@@ -91,7 +98,8 @@ per-client submission limit is switched off for the run (`SUBMIT_RATE_PER_MIN=0`
 |---|---|---|---|---|---|---|
 | in-process | {si["p50_ms"]:.3f} ms | {si["p99_ms"]:.3f} ms | {si["max_ms"]:.1f} ms | {si["tasks_created"]} | {si["deduplicated"]} | {si["errors"]} |
 | SAQ (Redis) | {ss["p50_ms"]:.3f} ms | {ss["p99_ms"]:.3f} ms | {ss["max_ms"]:.1f} ms | {ss["tasks_created"]} | {ss["deduplicated"]} | {ss["errors"]} |
-"""
+
+{optional}"""
     out = ROOT / "docs" / "benchmarks.md"
     out.parent.mkdir(exist_ok=True)
     out.write_text(text)
