@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -139,6 +140,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level)
     if not settings.redis_enabled:
         raise ConfigError("invalid setting REDIS_ENABLED: perpwatch worker needs Redis")
+    if settings.worker_nice:
+        os.nice(settings.worker_nice)  # serving first on a shared host (WORKER_NICE)
     # the worker's own task manager only submits (the periodic funding check, when this
     # worker leads); the SAQ worker below executes
     submit_only = settings.model_copy(update={"task_backend": "saq", "task_local_worker": False})

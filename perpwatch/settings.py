@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     # an API-only process keeps a Redis hit this long in its own memory (0: off): a replica
     # may serve a value up to this much later than Redis has it, its age always exact
     near_cache_s: float = Field(1.0, ge=0, le=60, validation_alias="NEAR_CACHE_SECONDS")
+    # a `perpwatch worker` lowers its CPU priority by this much (nice), so that on a host it
+    # shares with API processes, serving goes first and computing takes what is left
+    worker_nice: int = Field(10, ge=0, le=19, validation_alias="WORKER_NICE")
     # --- end processes sharing one Redis ---
 
     # --- what `perpwatch serve` starts besides the API (perpwatch/embedded/) ---

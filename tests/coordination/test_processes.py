@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -131,6 +132,11 @@ def test_replicas_run_each_cycle_once_and_a_killed_leader_is_replaced_within_the
         assert last["ok"] == SYMBOLS and last["shards"]["done"] == SYMBOLS // 4
         workers = {s["worker"] for s in last["shards"]["shards"]}
         assert workers <= set(g.worker_ids())
+
+        # workers yield the CPU to serving on a shared host (WORKER_NICE, default 10)
+        for w in g.workers:
+            stat = Path(f"/proc/{w.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            assert int(stat[16]) == 10  # the nice field
 
         # every API replica serves hits and tells the same story
         leaders = set()
