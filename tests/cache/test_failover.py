@@ -238,7 +238,8 @@ async def test_writes_racing_the_recovery_are_not_lost(
         fresh_redis_server.start()
         await wait_until(lambda: cache.source == "redis")
         count = len(written)
-        await wait_until(lambda: len(written) > count + 20)
+        # writes go on past the recovery (and past 60 in all, whatever the machine's pace)
+        await wait_until(lambda: len(written) > max(count + 20, 60))
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
