@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from perpwatch.api.schemas.cluster import Coordination, CoordinationStatus, SingleProcess
 from perpwatch.constants import SCHEDULER_LEASE_KEY
-from perpwatch.coordination.lease import RedisLease
+from perpwatch.coordination.lease import lease_holder
 from perpwatch.errors import CacheUnavailable
 from perpwatch.runtime import Runtime
 from perpwatch.scheduler.models import ScheduleStatus
@@ -30,8 +30,7 @@ async def coordination_status(runtime: Runtime) -> CoordinationStatus:
         lease_seconds=runtime.settings.scheduler_lease_s,
     )
     try:
-        holder = await RedisLease(cluster.client, key=SCHEDULER_LEASE_KEY, owner="",
-                                  ttl_s=1).holder()  # fmt: skip
+        holder = await lease_holder(cluster.client, SCHEDULER_LEASE_KEY)
         live = await cluster.registry.live()
     except CacheUnavailable as e:
         out.error = str(e)

@@ -75,13 +75,18 @@ class RedisLease:
 
     async def holder(self) -> LeaseHolder | None:
         """Who holds the lease now, and for how much longer; ``None`` if nobody does."""
-        try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                pipe.get(self.key)
-                pipe.pttl(self.key)
-                owner, pttl = await pipe.execute()
-        except REDIS_ERRORS as e:
-            raise CacheUnavailable(f"lease {self.key}: {e or type(e).__name__}") from e
-        if owner is None or pttl is None or pttl < 0:
-            return None
-        return LeaseHolder(owner.decode(), pttl / 1000.0)
+        return await lease_holder(self._client, self.key)
+
+
+async def lease_holder(client: RedisClient, key: str) -> LeaseHolder | None:
+    """Who holds the lease at ``key``, for any process (a candidate or not)."""
+    try:
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.get(key)
+            pipe.pttl(key)
+            owner, pttl = await pipe.execute()
+    except REDIS_ERRORS as e:
+        raise CacheUnavailable(f"lease {key}: {e or type(e).__name__}") from e
+    if owner is None or pttl is None or pttl < 0:
+        return None
+    return LeaseHolder(owner.decode(), pttl / 1000.0)

@@ -74,7 +74,7 @@ class ControlWatcher:
         self._is_leader = is_leader
         self._poll_s = poll_s
         self._applied: int | None = None
-        self._listed_at = 0.0
+        self._next_listed_at = 0.0  # monotonic; due at once
         self._bg = Background("perpwatch-control")
 
     async def on_elected(self) -> None:
@@ -122,7 +122,7 @@ class ControlWatcher:
                 logger.warning("could not apply the scheduler request: %s", e)
 
     async def _publish_listed(self) -> None:
-        if time.monotonic() - self._listed_at < LISTED_EVERY_S and self._listed_at:
+        if time.monotonic() < self._next_listed_at:
             return
         try:
             contracts = await self._market.list_perpetuals()
@@ -130,7 +130,7 @@ class ControlWatcher:
         except PerpwatchError as e:
             logger.debug("listed symbols not published: %s", e)
             return
-        self._listed_at = time.monotonic()
+        self._next_listed_at = time.monotonic() + LISTED_EVERY_S
 
 
 def _settings_of(control: dict[str, Any] | None) -> tuple[list[str] | None, float | None]:
