@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from perpwatch.errors import InvalidInput, PerpwatchError
-from perpwatch.tasks.errors import OperationFailed
+from perpwatch.tasks.errors import OperationFailed, TasksClosed
 from perpwatch.tasks.operations import OperationRegistry, OperationSpec, check_timeout
 
 logger = logging.getLogger(__name__)
@@ -59,8 +59,12 @@ def prepare(
     *,
     timeout_s: float | None,
     default_timeout_s: float,
+    accepting: bool = True,
 ) -> Submission:
-    """Everything checked at submit time; raises :class:`InvalidInput`."""
+    """Everything checked at submit time; raises :class:`InvalidInput`, or
+    :class:`TasksClosed` when the manager is not ``accepting`` (shutting down)."""
+    if not accepting:
+        raise TasksClosed("task manager is not accepting tasks (shutting down)")
     spec = registry.get(operation)
     if not isinstance(params, dict):
         raise InvalidInput("params must be a JSON object")

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from perpwatch.tasks.base import clamp_limit, is_valid_task_id, new_task_id
-from perpwatch.tasks.errors import OperationFailed, TasksClosed
+from perpwatch.tasks.errors import OperationFailed
 from perpwatch.tasks.execution import jsonable, prepare, run_operation
 from perpwatch.tasks.models import SubmitResult, TaskInfo, TaskStatus
 from perpwatch.tasks.operations import OperationRegistry, OperationSpec
@@ -106,14 +106,13 @@ class InProcessTaskManager:
     async def submit(
         self, operation: str, params: dict[str, Any], *, timeout_s: float | None = None
     ) -> SubmitResult:
-        if self._state != "running":
-            raise TasksClosed("task manager is not accepting tasks (shutting down)")
         sub = prepare(
             self._registry,
             operation,
             params,
             timeout_s=timeout_s,
             default_timeout_s=self._default_timeout_s,
+            accepting=self._state == "running",
         )
         if sub.dedup_key is not None:
             existing = self._store.active_for(sub.dedup_key)

@@ -26,7 +26,7 @@ from saq.types import Context
 
 from perpwatch.redis_client import REDIS_ERRORS, learn_nodes
 from perpwatch.tasks.base import clamp_limit, is_valid_task_id, new_task_id
-from perpwatch.tasks.errors import TaskBackendUnavailable, TasksClosed
+from perpwatch.tasks.errors import TaskBackendUnavailable
 from perpwatch.tasks.execution import prepare
 from perpwatch.tasks.models import SubmitResult, TaskInfo, TaskStatus
 from perpwatch.tasks.operations import OperationRegistry
@@ -147,14 +147,13 @@ class SaqTaskManager:
     async def submit(
         self, operation: str, params: dict[str, Any], *, timeout_s: float | None = None
     ) -> SubmitResult:
-        if self._state != "running":
-            raise TasksClosed("task manager is not accepting tasks (shutting down)")
         sub = prepare(
             self._registry,
             operation,
             params,
             timeout_s=timeout_s,
             default_timeout_s=self._default_timeout_s,
+            accepting=self._state == "running",
         )
         task_id = new_task_id(sub.spec.name)
         now = self._clock()
