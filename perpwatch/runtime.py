@@ -399,10 +399,11 @@ async def open_cluster(
         runtime.service.remote = remote_analysis(
             runtime.task_manager, timeout_s=REMOTE_ANALYSIS_TIMEOUT_S
         )
-        runtime.service.near_cache_s = settings.near_cache_s
         follower = SharedErrors(store, runtime.service)
         follower.start()
         stack.push_async_callback(follower.stop)
+    if role == "serve":  # any API process on Redis keeps its hits briefly (NEAR_CACHE_SECONDS)
+        runtime.service.near_cache_s = settings.near_cache_s
     cluster = Cluster(process_id, role, client, store, registry, election, consumer, api_only)
     runtime.cluster = cluster
     return cluster

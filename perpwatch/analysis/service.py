@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -281,16 +282,12 @@ def _cycle_of(text: str) -> str | None:
 
 
 _TIMESTAMP_FIELD = '"timestamp_ms":'
+_DIGITS = re.compile(r"\d+")
 
 
 def _timestamp_ms_of(text: str) -> int | None:
     """The top-level ``timestamp_ms`` of a cached analysis, read without decoding it
     (the document's only field of that name)."""
     at = text.rfind(_TIMESTAMP_FIELD)
-    if at < 0:
-        return None
-    start = at + len(_TIMESTAMP_FIELD)
-    end = start
-    while end < len(text) and text[end].isdigit():
-        end += 1
-    return int(text[start:end]) if end > start else None
+    found = _DIGITS.match(text, at + len(_TIMESTAMP_FIELD)) if at >= 0 else None
+    return int(found.group()) if found else None

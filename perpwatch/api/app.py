@@ -43,10 +43,15 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(funding_monitor.router)
     app.include_router(tasks.router)
     app.include_router(health.router)
-    # the last added runs first: CORS (answers preflights), the hit fast path, the body limit
+    # the last added runs first: CORS (answers preflights), then the body limit
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
-    # plain cache hits are answered here, before routing (see the module)
-    app.add_middleware(HitFastPath, max_body_bytes=settings.max_body_bytes)
+    # plain cache hits are answered in front of all of it, before FastAPI runs (see the module)
+    app.front = HitFastPath(
+        app.framework,
+        runtime=lambda: app.state.runtime,
+        max_body_bytes=settings.max_body_bytes,
+        cors=bool(settings.cors_origins),
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

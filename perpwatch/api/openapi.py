@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 AUTH_MARK = "x-perpwatch-auth"
 AUTH_REQUIRED: dict[str, Any] = {AUTH_MARK: "required"}
@@ -45,9 +46,22 @@ def apply_security(schema: dict[str, Any], *, auth_enabled: bool) -> dict[str, A
 
 
 class PerpwatchAPI(FastAPI):
-    """FastAPI whose generated schema carries the configured security requirements."""
+    """FastAPI whose generated schema carries the configured security requirements, with an
+    optional ``front`` layer that sees every request before the framework does (the hit
+    fast path: it answers plain cache hits and hands the rest to :meth:`framework`)."""
 
     auth_enabled: bool = False
+    front: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.front is None:
+            await super().__call__(scope, receive, send)
+        else:
+            await self.front(scope, receive, send)
+
+    async def framework(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The app without its front layer: FastAPI, its middleware and its routes."""
+        await super().__call__(scope, receive, send)
 
     def openapi(self) -> dict[str, Any]:
         if self.openapi_schema is None:

@@ -14,7 +14,10 @@ def _cache_type(client: object) -> str:
 
 
 def test_redis_down_then_back(app_client: AppFactory, fresh_redis_server: RedisServer) -> None:
-    with app_client(REDIS_URL=fresh_redis_server.url, REDIS_PROBE_INTERVAL=0.2) as client:
+    # no near cache: the first request after Redis stops is the one that must notice
+    with app_client(
+        REDIS_URL=fresh_redis_server.url, REDIS_PROBE_INTERVAL=0.2, NEAR_CACHE_SECONDS=0
+    ) as client:
         client.post(f"{API}/analyze-symbol", json={"symbol": "BTCUSDT"})
         hit = client.post(f"{API}/analyze-symbol", json={"symbol": "BTCUSDT"}).json()
         assert hit["msg"] == "success (cached from redis)"
@@ -41,6 +44,32 @@ def test_redis_down_then_back(app_client: AppFactory, fresh_redis_server: RedisS
         back = client.post(f"{API}/analyze-symbol", json={"symbol": "ETHUSDT"}).json()
         # written during the outage, written back to Redis on recovery
         assert back["msg"] == "success (cached from redis)"
+
+
+def test_near_cache_hides_an_outage_for_at_most_its_time(
+    app_client: AppFactory, fresh_redis_server: RedisServer
+) -> None:
+    """With the near cache (1 s), a hit read from Redis may be served again for 1 s after
+    Redis dies, with its exact age; the first request after that notices the outage."""
+    with app_client(
+        REDIS_URL=fresh_redis_server.url, REDIS_PROBE_INTERVAL=0.2, NEAR_CACHE_SECONDS=1
+    ) as client:
+        client.post(f"{API}/analyze-symbol", json={"symbol": "BTCUSDT"})
+        first = client.post(f"{API}/analyze-symbol", json={"symbol": "BTCUSDT"}).json()
+        assert first["msg"] == "success (cached from redis)"
+        read_at = time.monotonic()
+        fresh_redis_server.stop()
+        sources = []
+        while time.monotonic() - read_at < 1.6:
+            r = client.post(f"{API}/analyze-symbol", json={"symbol": "BTCUSDT"})
+            assert r.status_code == 200
+            sources.append((time.monotonic() - read_at, r.json()["msg"]))
+            time.sleep(0.05)
+        assert all(msg == "success (cached from memory)" for at, msg in sources if at > 1.05)
+        assert any(msg.endswith("(cached from memory)") for _, msg in sources)
+        assert all(msg == "success (cached from redis)" for at, msg in sources if at < 0.9), (
+            "a hit read from Redis under 1 s ago is served from the near cache"
+        )
 
 
 def test_slow_redis_keeps_requests_bounded(

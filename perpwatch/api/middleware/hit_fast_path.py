@@ -2,13 +2,16 @@
 
 A hit is the stored analysis with the served fields joined on (see
 :meth:`~perpwatch.analysis.service.AnalysisService.cached_response`), so the framework's
-routing, dependency injection, validation and response model are pure cost there. This
-pure ASGI layer answers exactly the requests that are plain hits:
+routing, dependency injection, validation and response model are pure cost there, and so
+is its own entry (its telemetry check, its middleware stack). This pure ASGI layer is the
+app's ``front`` (:class:`~perpwatch.api.openapi.PerpwatchAPI`): it sees a request first
+and answers exactly the requests that are plain hits:
 
 * a JSON content type and a body of at most ``max_body_bytes`` (read here, in full);
 * an object with ``symbol`` (a string that :func:`normalize_symbol` accepts) and at
   most ``force_refresh: false`` besides;
-* a symbol whose analysis is cached.
+* a symbol whose analysis is cached;
+* no ``Origin`` header when CORS is configured (the CORS middleware adds its headers).
 
 Everything else -- a miss, a forced refresh, bad input of any kind, another path -- is
 passed on untouched, the body replayed, and the normal route answers it (with its errors,
@@ -18,15 +21,18 @@ auth and rate limits). The bytes a hit gets are the ones the route would give.
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from perpwatch.api.deps import is_json_media_type
 from perpwatch.api.envelope import envelope_bytes
 from perpwatch.errors import InvalidInput
 from perpwatch.symbols import normalize_symbol
+
+if TYPE_CHECKING:
+    from perpwatch.runtime import Runtime
 
 PATH = "/api/gainer-analysis/analyze-symbol"
 _ALLOWED = frozenset({"symbol", "force_refresh"})
@@ -52,16 +58,30 @@ def plain_hit_symbol(body: bytes) -> str | None:
 
 
 class HitFastPath:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        runtime: Callable[[], Runtime],
+        max_body_bytes: int,
+        cors: bool = False,
+    ) -> None:
         self.app = app
+        self.runtime = runtime
         self.max_body_bytes = max_body_bytes
+        self.cors = cors
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
-        content_type = headers.get("content-type")
+        content_type = None
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = value.decode("latin-1")
+            elif name == b"origin" and self.cors:
+                content_type = None
+                break
         if content_type is None or not is_json_media_type(content_type):
             await self.app(scope, receive, send)
             return
@@ -77,8 +97,12 @@ class HitFastPath:
                 break
         complete = messages[-1]["type"] == "http.request" and not messages[-1].get("more_body")
         symbol = plain_hit_symbol(body) if complete and len(body) <= self.max_body_bytes else None
-        runtime = scope["app"].state.runtime if symbol is not None else None
-        hit = await runtime.service.cached_response(symbol, count_miss=False) if runtime else None
+        hit = None
+        if symbol is not None:
+            try:
+                hit = await self.runtime().service.cached_response(symbol, count_miss=False)
+            except Exception:  # not started, or a surprise: the normal route answers it
+                hit = None
         if hit is None:
             await self.app(scope, _replay(messages, receive), send)
             return
