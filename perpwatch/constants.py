@@ -12,6 +12,9 @@ def hama_analysis_key(symbol: str) -> str:
     return f"{HAMA_ANALYSIS_PREFIX}{symbol}"
 
 
+FUNDING_ARBITRAGE_KEY = f"{FUNDING_PREFIX}arbitrage"  # the arbitrage view pushed last (JSON)
+
+
 def funding_rates_key(exchange: str) -> str:
     """``funding:rates:binanceusdm`` -- one exchange's whole funding table."""
     return f"{FUNDING_PREFIX}rates:{exchange}"

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -34,7 +34,7 @@ from perpwatch.coordination.registry import ProcessRegistry, new_process_id
 from perpwatch.coordination.schedule_store import ScheduleStore
 from perpwatch.coordination.shard_consumer import ShardConsumer
 from perpwatch.coordination.shards import ShardQueue
-from perpwatch.errors import CacheUnavailable
+from perpwatch.errors import CacheUnavailable, PerpwatchError
 from perpwatch.indicators.hama import HamaParams
 from perpwatch.jobs import build_registry, remote_analysis
 from perpwatch.market.absent import AbsentMarket
@@ -42,6 +42,13 @@ from perpwatch.market.base import MarketData
 from perpwatch.market.candle_archive import RedisCandleArchive
 from perpwatch.market.candle_store import CandleStore
 from perpwatch.market.factory import build_markets
+from perpwatch.push.bus import EventBus, MemoryBus
+from perpwatch.push.gate import Gate
+from perpwatch.push.hub import READ_BLOCK_S, Hub
+from perpwatch.push.publisher import Publisher
+from perpwatch.push.redis_bus import RedisBus
+from perpwatch.push.service import Push
+from perpwatch.push.state import CacheState
 from perpwatch.redis_client import RedisClient, close_redis, open_redis
 from perpwatch.scheduler.control import ControlWatcher
 from perpwatch.scheduler.distributed import DistributedCycles
@@ -59,6 +66,7 @@ CANDLE_ARCHIVE_TTL_S = 86400.0
 
 Role = Literal["serve", "worker", "cli"]
 REMOTE_ANALYSIS_TIMEOUT_S = 30.0
+KNOWN_SYMBOLS_TTL_S = 60.0  # how long a push client's symbols are checked against one listing
 
 
 class SharedErrors:
@@ -134,6 +142,7 @@ class Runtime:
     tasks: TaskManager | None = None
     funding_check: FundingCheck | None = field(default=None)
     cluster: Cluster | None = None
+    push: Push | None = None
 
     @property
     def market(self) -> MarketData:
@@ -409,6 +418,86 @@ async def open_cluster(
     return cluster
 
 
+def open_push(
+    stack: contextlib.AsyncExitStack,
+    runtime: Runtime,
+    client: RedisClient | None,
+    *,
+    role: Role,
+    clock: Callable[[], float],
+) -> Push:
+    """Events for live push: published by whatever computes here, and, in an API process,
+    read by a hub for its WebSocket and SSE clients. On Redis streams when Redis is on
+    (every replica reads every worker's events), else in this process."""
+    settings = runtime.settings
+    bus: EventBus
+    if client is not None:
+        reader = None
+        if role == "serve":  # blocking reads: a client whose socket outwaits the block
+            reader = open_redis(settings.redis_dsn, cluster=settings.redis_cluster,
+                                socket_timeout_s=READ_BLOCK_S + 2.0,
+                                connect_timeout_s=settings.redis_socket_timeout_s)  # fmt: skip
+        bus = RedisBus(client, reader=reader, max_events=settings.push_max_events,
+                       retention_s=settings.push_retention_s, clock=clock)  # fmt: skip
+        stack.push_async_callback(bus.close)
+    else:
+        bus = MemoryBus(max_events=settings.push_max_events,
+                        retention_s=settings.push_retention_s, clock=clock)  # fmt: skip
+    publisher = Publisher(bus, runtime.cache, exchanges=settings.funding_sources,
+                          arbitrage_ttl_s=float(settings.funding_cache_ttl), clock=clock)  # fmt: skip
+    runtime.service.events = publisher
+    runtime.funding.events = publisher
+    push = Push(
+        bus=bus,
+        publisher=publisher,
+        gate=Gate(
+            max_anon_per_ip=settings.push_max_anon_per_ip,
+            max_connections=settings.push_max_connections,
+        ),  # fmt: skip
+        timeframes=[settings.hama_timeframe],
+        heartbeat_s=settings.push_heartbeat_s,
+        client_queue=settings.push_client_queue,
+        known_symbols=known_symbols(runtime),
+    )
+    if role == "serve":
+        state = CacheState(runtime.service, runtime.cache, timeframe=settings.hama_timeframe,
+                           exchanges=lambda: settings.funding_sources)  # fmt: skip
+        hub = Hub(bus, state, clock=clock)
+        hub.start()
+        stack.push_async_callback(hub.stop)
+        push.hub = hub
+    runtime.push = push
+    return push
+
+
+def known_symbols(runtime: Runtime) -> Callable[[], Awaitable[set[str] | None]]:
+    """The symbols a push client may name: every listed contract (as the leader last
+    listed them, or this process's market), plus the watched ones. Read at most every
+    minute."""
+    memo: list[tuple[float, set[str] | None]] = []
+
+    async def read() -> set[str] | None:
+        now = time.monotonic()
+        if memo and now - memo[0][0] < KNOWN_SYMBOLS_TTL_S and memo[0][1] is not None:
+            return memo[0][1]
+        known: set[str] | None = None
+        cluster = runtime.cluster
+        try:
+            if cluster is not None:
+                listed = await cluster.store.listed()
+                known = set(listed) if listed else None
+            if known is None and not isinstance(runtime.market, AbsentMarket):
+                known = {c.symbol for c in await runtime.market.list_perpetuals()}
+        except PerpwatchError:
+            known = None
+        if known is not None:
+            known |= set(runtime.scheduler.symbols) | set(runtime.settings.symbols)
+        memo[:] = [(now, known)]
+        return known
+
+    return read
+
+
 @contextlib.asynccontextmanager
 async def open_runtime(
     settings: Settings,
@@ -443,6 +532,7 @@ async def open_runtime(
         runtime = Runtime(settings, markets, candles, cache, service, scheduler, funding, clock())
         if with_tasks:
             await open_tasks(stack, runtime)
+        open_push(stack, runtime, client, role=role, clock=clock)
         if client is not None and role != "cli":
             await open_cluster(stack, runtime, client, process_id=process_id, role=role,
                                campaign=start_scheduler, clock=clock)  # fmt: skip

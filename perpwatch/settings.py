@@ -228,6 +228,28 @@ class Settings(BaseSettings):
 
     # --- end API security ---
 
+    # --- live push (WebSocket /ws, SSE /api/stream; perpwatch/push/) ---
+    # events are kept for resume this long, and at most PUSH_MAX_EVENTS per channel
+    push_retention_s: float = Field(
+        3600, ge=10, le=7 * 86400, validation_alias="PUSH_RETENTION_SECONDS"
+    )
+    push_max_events: int = Field(20_000, ge=100, le=1_000_000, validation_alias="PUSH_MAX_EVENTS")
+    push_heartbeat_s: float = Field(15, ge=1, le=300, validation_alias="PUSH_HEARTBEAT_SECONDS")
+    # events queued for one client at most; past it the client is reset (then closed)
+    push_client_queue: int = Field(1000, ge=10, le=100_000, validation_alias="PUSH_CLIENT_QUEUE")
+    push_max_anon_per_ip: int = Field(
+        20, ge=0, le=100_000, validation_alias="PUSH_MAX_ANON_CONNECTIONS_PER_IP"
+    )
+    push_max_connections: int = Field(
+        10_000, ge=1, le=1_000_000, validation_alias="PUSH_MAX_CONNECTIONS"
+    )
+    # a refresh starts this long after each candle close (exchange time), so that the
+    # exchange has closed the candle everywhere
+    candle_close_delay_s: float = Field(
+        1.0, ge=0, le=60, validation_alias="CANDLE_CLOSE_DELAY_SECONDS"
+    )
+    # --- end live push ---
+
     # --- funding-rate monitor ---
     funding_exchanges: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias="FUNDING_EXCHANGES"

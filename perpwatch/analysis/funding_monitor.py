@@ -125,6 +125,14 @@ class ExchangeTable:
     error: str | None = None
 
 
+class FundingEvents(Protocol):
+    """Where new funding tables are announced (the push publisher)."""
+
+    async def funding(self, exchange: str, table: str) -> None: ...
+
+    async def arbitrage(self, rates: list[FundingRate]) -> None: ...
+
+
 class FundingMonitor:
     def __init__(
         self,
@@ -142,6 +150,8 @@ class FundingMonitor:
         self._ttl_s = ttl_s
         self._watched = watched
         self._clock = clock
+        # set where push is on: every table fetched, and the arbitrage view, are published
+        self.events: FundingEvents | None = None
 
     @property
     def exchanges(self) -> list[str]:
@@ -171,6 +181,8 @@ class FundingMonitor:
         # hundreds of rows: built off the event loop so requests are not held up meanwhile
         rows, payload = await asyncio.to_thread(build)
         await self._cache.set(funding_rates_key(exchange), payload, ttl_s=self._ttl_s)
+        if self.events is not None:
+            await self.events.funding(exchange, payload)
         return ExchangeTable(exchange, now_ms, rows, "real_time")
 
     async def _table(self, exchange: str, *, cache_only: bool) -> ExchangeTable | None:
@@ -201,6 +213,9 @@ class FundingMonitor:
         tables = await asyncio.gather(
             *(self._table(ex, cache_only=cache_only) for ex in self._sources)
         )
+        if self.events is not None and not cache_only and len(self._sources) > 1:
+            fresh = [t for t in tables if t is not None and t.source != "missing"]
+            await self.events.arbitrage([r.rate() for t in fresh for r in t.rows.values()])
         return self._report(
             [t for t in tables if t is not None],
             missing=[ex for ex, t in zip(self._sources, tables, strict=True) if t is None],

@@ -111,3 +111,21 @@ class AnalysisDocument(BaseModel):
     cycle_id: str | None = Field(
         default=None, description="the refresh cycle that computed it (null: computed on request)"
     )
+
+
+class SignalChange(BaseModel):
+    """A recommendation (BUY/SELL/HOLD) or a HAMA cross direction that changed between two
+    consecutive analyses of a symbol and timeframe (the ``signal_change`` push event)."""
+
+    model_config = {"populate_by_name": True}
+
+    symbol: str
+    timeframe: str
+    from_: Recommendation = Field(alias="from", description="the previous recommendation")
+    to: Recommendation = Field(description="the new recommendation")
+    cross_from: Literal[1, -1, 0] = Field(description="the previous last_cross_direction")
+    cross_to: Literal[1, -1, 0] = Field(description="the new last_cross_direction")
+    changed: list[Literal["recommendation", "cross"]]
+    confidence: float = Field(description="the new analysis's confidence")
+    candle_close_time: str = Field(description="close time of the candle that changed it")
+    computed_at: str = Field(description="when the new analysis was computed (UTC)")

@@ -9,10 +9,11 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from perpwatch.analysis.hama_signal import AnalysisInput, analyze
-from perpwatch.analysis.models import AnalysisDocument
+from perpwatch.analysis.models import AnalysisDocument, SignalChange
+from perpwatch.analysis.signal_change import signal_change
 from perpwatch.cache.base import CacheSource
 from perpwatch.cache.failover import FailoverCache
 from perpwatch.constants import HAMA_ANALYSIS_PREFIX, hama_analysis_key
@@ -24,6 +25,14 @@ logger = logging.getLogger(__name__)
 
 MAX_REMEMBERED_ERRORS = 5000
 NEAR_CACHE_MAX = 20_000
+
+
+class AnalysisEvents(Protocol):
+    """Where new analyses are announced (the push publisher)."""
+
+    async def analysis(
+        self, symbol: str, timeframe: str, data: str, change: SignalChange | None
+    ) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +112,8 @@ class AnalysisService:
         self._inflight: dict[str, asyncio.Task[dict[str, Any]]] = {}
         # set in an API-only process: a miss or a forced refresh is computed by the workers
         self.remote: Callable[[str], Awaitable[dict[str, Any]]] | None = None
+        # set where push is on: every new analysis (and signal change) is published
+        self.events: AnalysisEvents | None = None
         # the last failed refresh of each symbol, as the workers report it (Redis)
         self.shared_errors: dict[str, tuple[float, str]] = {}
         self.hits = 0
@@ -151,14 +162,22 @@ class AnalysisService:
                     self._near.clear()
                 self._near[symbol] = (self._monotonic() + self.near_cache_s, text, source)
         self.hits += 1
+        return self._served_text(symbol, text, source), source
+
+    async def cached_responses(self, symbols: list[str]) -> list[str | None]:
+        """:meth:`cached_response` of many symbols with one cache read (no near cache, no
+        counting): the push snapshots."""
+        hits = await self._cache.mget([hama_analysis_key(s) for s in symbols])
+        return [
+            None if hit is None else self._served_text(symbol, hit.value, hit.source)
+            for symbol, hit in zip(symbols, hits, strict=True)
+        ]
+
+    def _served_text(self, symbol: str, text: str, source: CacheSource) -> str:
         computed_ms = _timestamp_ms_of(text)
         age = round(max(0.0, self._clock() - computed_ms / 1000.0), 3) if computed_ms else 0.0
         stale, reason = self._staleness(symbol, (computed_ms or 0) / 1000.0, age)
-        tail = (
-            f',"cached":true,"cache_source":"{source}","age_seconds":{age!r},'
-            f'"stale":{"true" if stale else "false"},"stale_reason":{json.dumps(reason)}}}'
-        )
-        return text[:-1] + tail, source
+        return text[:-1] + served_tail(source, age, stale, reason)
 
     def fresh(self, doc: dict[str, Any]) -> Served:
         """A document just computed, as served."""
@@ -214,9 +233,13 @@ class AnalysisService:
                 price_time_ms=snap.fetched_at_ms,
                 computed_at_ms=int(self._clock() * 1000),
             )
+            previous = None
+            if self.events is not None:  # what the signal was, to publish a change
+                hit = await self._cache.get(hama_analysis_key(symbol))
+                previous = None if hit is None else hit.value
             # indicator maths and encoding run in a thread: the event loop keeps serving
-            payload, text = await asyncio.to_thread(
-                _analyze_and_encode, inp, self._params, cycle_id
+            payload, text, change = await asyncio.to_thread(
+                _analyze_and_encode, inp, self._params, cycle_id, previous
             )
         except UnknownSymbol:
             self._candles.forget(symbol)
@@ -231,6 +254,9 @@ class AnalysisService:
         self.last_errors.pop(symbol, None)
         await self._cache.set(hama_analysis_key(symbol), text, ttl_s=self.ttl_s)
         self._near.pop(symbol, None)
+        if self.events is not None:
+            fresh = text[:-1] + served_tail(None, 0.0, False, None)
+            await self.events.analysis(symbol, inp.timeframe, fresh, change)
         return payload
 
     def staleness(self, symbol: str, doc: dict[str, Any], age_s: float) -> tuple[bool, str | None]:
@@ -259,12 +285,24 @@ class AnalysisService:
 
 
 def _analyze_and_encode(
-    inp: AnalysisInput, params: HamaParams, cycle_id: str | None
-) -> tuple[dict[str, Any], str]:
+    inp: AnalysisInput, params: HamaParams, cycle_id: str | None, previous: str | None
+) -> tuple[dict[str, Any], str, SignalChange | None]:
     doc: AnalysisDocument = analyze(inp, params)
     payload = doc.model_dump(mode="json")
     payload["cycle_id"] = cycle_id
-    return payload, json.dumps(payload, separators=(",", ":"))
+    change = signal_change(previous, payload)
+    return payload, json.dumps(payload, separators=(",", ":")), change
+
+
+def served_tail(source: CacheSource | None, age_s: float, stale: bool, reason: str | None) -> str:
+    """The served fields of ``analyze-symbol``'s ``data`` as JSON text, to close a stored
+    document whose final ``}`` was cut off (:class:`ServedAnalysis`)."""
+    return (
+        f',"cached":{"false" if source is None else "true"},'
+        f'"cache_source":{"null" if source is None else json.dumps(source)},'
+        f'"age_seconds":{age_s!r},"stale":{"true" if stale else "false"},'
+        f'"stale_reason":{json.dumps(reason)}}}'
+    )
 
 
 _CYCLE_FIELD = '"cycle_id":"'

@@ -1,0 +1,146 @@
+"""One API process's end of the push: a reader per channel, and the fan-out to sessions.
+
+Each channel has one reader task that follows the bus (``XREAD BLOCK`` on Redis) and hands
+every event to every session, which keeps what its scope asks for. So 1,000 clients cost
+one Redis read per batch of events, and a frame is built once per event.
+
+When the reader cannot read (Redis down) the sessions stay connected, with heartbeats.
+When it reads again, or finds a gap in the sequence (events trimmed before it read them,
+or a Redis that came back empty), every session of that channel gets a ``reset`` and a
+fresh snapshot: what happened meanwhile may never have been published, and the cache is
+the truth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from perpwatch.errors import CacheUnavailable
+from perpwatch.push.bus import EventBus
+from perpwatch.push.events import CHANNELS, Channel, Event, snapshot_frame
+from perpwatch.push.session import Scope, Session
+
+logger = logging.getLogger(__name__)
+
+READ_BLOCK_S = 1.0
+RETRY_S = (0.2, 0.5, 1.0, 2.0)
+SNAPSHOT_REUSE_S = 1.0
+
+
+class StateReader(Protocol):
+    async def items(self, channel: Channel, scope: Scope) -> list[str]:
+        """The current state of ``channel`` in ``scope``, as JSON texts."""
+
+
+class Hub:
+    def __init__(
+        self,
+        bus: EventBus,
+        state: StateReader,
+        *,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._bus = bus
+        self._state = state
+        self._clock = clock
+        self._monotonic = monotonic
+        self.sessions: set[Session] = set()
+        self.position: dict[Channel, int] = {}
+        self.reading: dict[Channel, bool] = dict.fromkeys(CHANNELS, False)
+        self.delivered = 0
+        self.resyncs = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self._snapshots: dict[tuple[Channel, Scope], tuple[float, int, str]] = {}
+
+    def start(self) -> None:
+        for channel in CHANNELS:
+            self._tasks.append(asyncio.create_task(self._read(channel), name=f"push:{channel}"))
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+
+    # --- Source (for sessions) ------------------------------------------------------
+
+    async def snapshot(self, channel: Channel, scope: Scope) -> tuple[int, str]:
+        key = (channel, scope)
+        try:
+            seq = await self._bus.last_seq(channel)
+        except CacheUnavailable:
+            seq = self.position.get(channel, 0)
+        memo = self._snapshots.get(key)
+        now = self._monotonic()
+        if memo is not None and memo[1] == seq and now - memo[0] < SNAPSHOT_REUSE_S:
+            return seq, memo[2]
+        items = await self._state.items(channel, scope)
+        frame = snapshot_frame(channel, seq, items, int(self._clock() * 1000))
+        if len(self._snapshots) > 256:
+            self._snapshots.clear()
+        self._snapshots[key] = (now, seq, frame)
+        return seq, frame
+
+    async def replay(self, channel: Channel, since: int, *, limit: int) -> list[Event] | None:
+        return await self._bus.after(channel, since, limit=limit)
+
+    # --- reading --------------------------------------------------------------------
+
+    async def _read(self, channel: Channel) -> None:
+        failures = 0
+        pos: int | None = None
+        while not self._stopping:
+            try:
+                if pos is None or failures:
+                    last = await self._bus.last_seq(channel)
+                    if pos is None or last < pos:  # first read, or a Redis that lost them
+                        if pos is not None:
+                            self._resync(channel)
+                        pos = last
+                    elif failures:
+                        self._resync(channel)  # unread while down: maybe never published
+                    self.position[channel] = pos
+                    if failures:
+                        logger.info("push: reading %s events again", channel)
+                    failures = 0
+                self.reading[channel] = True
+                events = await self._bus.wait(channel, pos, timeout_s=READ_BLOCK_S)
+            except CacheUnavailable as e:
+                if not failures:
+                    logger.warning("push: %s events unreadable (%s); retrying", channel, e)
+                self.reading[channel] = False
+                failures += 1
+                await asyncio.sleep(RETRY_S[min(failures, len(RETRY_S)) - 1])
+                continue
+            except Exception:  # the reader must survive surprises, or push stops for good
+                logger.exception("push: reading %s events failed unexpectedly", channel)
+                await asyncio.sleep(1.0)
+                continue
+            if not events:
+                continue
+            if events[0].seq != pos + 1:
+                self._resync(channel)
+            for event in events:
+                self._deliver(event)
+            pos = events[-1].seq
+            self.position[channel] = pos
+
+    def _deliver(self, e: Event) -> None:
+        for session in tuple(self.sessions):
+            session.offer(e)
+        self.delivered += 1
+
+    def _resync(self, channel: Channel) -> None:
+        self.resyncs += 1
+        for session in tuple(self.sessions):
+            session.resync(channel)

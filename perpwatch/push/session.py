@@ -1,0 +1,248 @@
+"""One push client, whatever its transport: subscription, bounded queue, and order.
+
+Per subscribed channel a session sends first a ``snapshot`` (or, resuming, the retained
+events after the client's sequence number), then live events in sequence. Live events
+that arrive while the snapshot is being read wait in a pending list and are passed on
+after it, minus those the snapshot already covers: nothing is missed or repeated.
+
+Frames are shared strings (built once per event), so a queued event costs a pointer.
+At most ``queue_max`` wait per client. A client that falls that far behind gets one
+``reset`` and fresh snapshots; one that overflows again within ``RESET_WINDOW_S`` is
+closed (WebSocket code 1013, "try again later").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
+
+from perpwatch.errors import CacheUnavailable
+from perpwatch.push.events import Channel, Event, control_frame
+from perpwatch.push.subscription import Subscribe
+
+RESET_WINDOW_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    symbols: frozenset[str] | None
+    timeframes: frozenset[str] | None
+
+    def matches(self, e: Event) -> bool:
+        if e.symbol is not None and self.symbols is not None and e.symbol not in self.symbols:
+            return False
+        return not (
+            e.timeframe is not None
+            and self.timeframes is not None
+            and e.timeframe not in self.timeframes
+        )
+
+
+class Source(Protocol):
+    """What a session reads besides live events (the hub)."""
+
+    async def snapshot(self, channel: Channel, scope: Scope) -> tuple[int, str]:
+        """The channel's sequence number and a snapshot frame of its state at it."""
+
+    async def replay(self, channel: Channel, since: int, *, limit: int) -> list[Event] | None:
+        """The retained events after ``since`` (None: some are gone)."""
+
+
+class Item(NamedTuple):
+    """A frame to send, with what an SSE stream needs to know of it."""
+
+    frame: str
+    type: str
+    channel: Channel | None  # None: a control message
+    seq: int
+
+
+class Overflow(Exception):
+    """The client cannot keep up even after a reset."""
+
+
+class Session:
+    def __init__(
+        self,
+        source: Source,
+        *,
+        queue_max: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._source = source
+        self._queue_max = queue_max
+        self._clock = clock
+        self.scopes: dict[Channel, Scope] = {}
+        self.position: dict[Channel, int] = {}
+        self._pending: dict[Channel, list[Event]] = {}
+        self._queue: collections.deque[Item] = collections.deque()
+        self._wakeup = asyncio.Event()
+        self._sync_lock = asyncio.Lock()
+        self._reset_channels: set[Channel] = set()
+        self._reset_sent = False
+        self.last_reset_at: float | None = None
+        self.doomed = False
+        self.resets = 0
+        self.sent = 0
+
+    # --- fed by the hub (synchronous: no await between check and append) ---------------
+
+    def offer(self, e: Event) -> None:
+        scope = self.scopes.get(e.channel)
+        if scope is None or not scope.matches(e):
+            return
+        pending = self._pending.get(e.channel)
+        if pending is not None:
+            if len(pending) >= self._queue_max:
+                self._overflow()
+            else:
+                pending.append(e)
+            return
+        if e.seq <= self.position.get(e.channel, 0):
+            return
+        self.position[e.channel] = e.seq
+        self.put(Item(e.frame, e.type, e.channel, e.seq))
+
+    def put(self, item: Item) -> None:
+        if len(self._queue) >= self._queue_max:
+            self._overflow()
+            return
+        self._queue.append(item)
+        self._wakeup.set()
+
+    def resync(self, channel: Channel) -> None:
+        """The hub lost events of ``channel`` (a Redis outage, a gap): reset, snapshot."""
+        if channel in self.scopes:
+            self._reset_channels.add(channel)
+            self._wakeup.set()
+
+    def _overflow(self) -> None:
+        now = self._clock()
+        if self.last_reset_at is not None and now - self.last_reset_at < RESET_WINDOW_S:
+            self.doomed = True
+        self._queue.clear()
+        for pending in self._pending.values():
+            pending.clear()
+        self._reset_channels.update(self.scopes)
+        self._reset_sent = False
+        self._wakeup.set()
+
+    # --- driven by the connection ---------------------------------------------------
+
+    async def subscribe(self, msg: Subscribe) -> None:
+        async with self._sync_lock:
+            scope = Scope(msg.symbols, msg.timeframes)
+            frame = control_frame(
+                "subscribed",
+                channels=list(msg.channels),
+                symbols=None if msg.symbols is None else sorted(msg.symbols),
+                timeframes=None if msg.timeframes is None else sorted(msg.timeframes),
+                since=dict(msg.since) or None,
+            )
+            self.put(Item(frame, "subscribed", None, 0))
+            for channel in msg.channels:
+                self.scopes[channel] = scope
+                await self._sync(channel, msg.since.get(channel))
+
+    def unsubscribe(self, channels: tuple[Channel, ...]) -> None:
+        for channel in channels:
+            self.scopes.pop(channel, None)
+            self.position.pop(channel, None)
+            self._reset_channels.discard(channel)
+        frame = control_frame(
+            "unsubscribed", channels=list(channels), remaining=sorted(self.scopes)
+        )
+        self.put(Item(frame, "unsubscribed", None, 0))
+
+    async def _sync(self, channel: Channel, since: int | None) -> None:
+        """Snapshot (or replay after ``since``) of ``channel``, then its pending events."""
+        self._pending[channel] = []
+        try:
+            scope = self.scopes[channel]
+            replay: list[Event] | None = None
+            if since is not None:
+                try:
+                    replay = await self._source.replay(channel, since, limit=self._queue_max)
+                except CacheUnavailable:
+                    replay = None
+                if replay is not None and len(replay) >= self._queue_max:
+                    replay = None  # too far behind to replay: a snapshot is smaller
+            if replay is not None:
+                position = since if since is not None else 0
+                for e in replay:
+                    position = max(position, e.seq)
+                    if scope.matches(e):
+                        self.put(Item(e.frame, e.type, channel, e.seq))
+            else:
+                position, frame = await self._source.snapshot(channel, scope)
+                self.put(Item(frame, "snapshot", channel, position))
+            self.position[channel] = position
+        finally:
+            pending = self._pending.pop(channel, [])
+        if channel in self.scopes:
+            for e in pending:
+                self.offer(e)
+
+    async def next_item(self, timeout_s: float) -> Item | None:
+        """The next item to send (None after ``timeout_s`` without one).
+        Raises :class:`Overflow` once the client is to be closed."""
+        deadline = self._clock() + timeout_s
+        while True:
+            if self.doomed:
+                raise Overflow
+            if self._reset_channels:
+                if not self._reset_sent:
+                    self._reset_sent = True
+                    self.resets += 1
+                    self.last_reset_at = self._clock()
+                    frame = control_frame("reset", channels=sorted(self._reset_channels))
+                    return Item(frame, "reset", None, 0)
+                async with self._sync_lock:
+                    channels, self._reset_channels = self._reset_channels, set()
+                    self._reset_sent = False
+                    for channel in sorted(channels):
+                        if channel in self.scopes:
+                            await self._sync(channel, None)
+                continue
+            if self._queue:
+                self.sent += 1
+                return self._queue.popleft()
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                return None
+            self._wakeup.clear()
+            try:
+                async with asyncio.timeout(remaining):
+                    await self._wakeup.wait()
+            except TimeoutError:
+                return None
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+
+async def pump(
+    session: Session,
+    send: Callable[[Item], Awaitable[None]],
+    *,
+    heartbeat_s: float,
+    heartbeat: Callable[[], Item],
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Send the session's items, and a heartbeat every ``heartbeat_s``, until the
+    transport fails (its error propagates) or the client is to be closed (:class:`Overflow`)."""
+    next_beat = clock() + heartbeat_s
+    while True:
+        now = clock()
+        if now >= next_beat:
+            await send(heartbeat())
+            next_beat = now + heartbeat_s
+            continue
+        item = await session.next_item(next_beat - now)
+        if item is not None:
+            await send(item)

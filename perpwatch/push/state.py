@@ -1,0 +1,80 @@
+"""The current state of each channel, read from the cache: what a snapshot carries.
+
+* ``signals``: every subscribed symbol's analysis as ``analyze-symbol`` would serve it
+  (cached, with its age and staleness); with no symbols named, every cached one.
+* ``funding``: each exchange's stored table (``funding:rates:<exchange>``: exchange,
+  ``fetched_at_ms``, rows), its rows cut to the subscribed symbols when symbols are named.
+* ``arbitrage``: the view published last (``funding:arbitrage``), opportunities cut the
+  same way.
+
+Texts are passed on as stored; only a cut by symbols decodes, and it runs in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from perpwatch.analysis.service import AnalysisService
+from perpwatch.cache.failover import FailoverCache
+from perpwatch.constants import FUNDING_ARBITRAGE_KEY, funding_rates_key
+from perpwatch.push.events import Channel
+from perpwatch.push.session import Scope
+
+
+def cut_table(text: str, symbols: frozenset[str]) -> str:
+    doc: Any = json.loads(text)
+    doc["rows"] = {s: row for s, row in doc.get("rows", {}).items() if s in symbols}
+    return json.dumps(doc, separators=(",", ":"))
+
+
+def cut_arbitrage(text: str, symbols: frozenset[str]) -> str:
+    doc: Any = json.loads(text)
+    doc["opportunities"] = [o for o in doc.get("opportunities", []) if o["symbol"] in symbols]
+    doc["count"] = len(doc["opportunities"])
+    return json.dumps(doc, separators=(",", ":"))
+
+
+class CacheState:
+    def __init__(
+        self,
+        service: AnalysisService,
+        cache: FailoverCache,
+        *,
+        timeframe: str,
+        exchanges: Callable[[], list[str]],
+        symbols: Callable[[], Awaitable[list[str]]] | None = None,
+    ) -> None:
+        self._service = service
+        self._cache = cache
+        self._timeframe = timeframe
+        self._exchanges = exchanges
+        self._symbols = symbols or service.cached_symbols
+
+    async def items(self, channel: Channel, scope: Scope) -> list[str]:
+        if channel == "signals":
+            return await self._signals(scope)
+        if channel == "funding":
+            return await self._cut(
+                [funding_rates_key(ex) for ex in self._exchanges()], scope, cut_table
+            )
+        return await self._cut([FUNDING_ARBITRAGE_KEY], scope, cut_arbitrage)
+
+    async def _signals(self, scope: Scope) -> list[str]:
+        if scope.timeframes is not None and self._timeframe not in scope.timeframes:
+            return []
+        symbols = sorted(scope.symbols) if scope.symbols is not None else await self._symbols()
+        texts = await self._service.cached_responses(symbols)
+        return [t for t in texts if t is not None]
+
+    async def _cut(
+        self, keys: list[str], scope: Scope, cut: Callable[[str, frozenset[str]], str]
+    ) -> list[str]:
+        hits = await self._cache.mget(keys)
+        texts = [h.value for h in hits if h is not None]
+        if scope.symbols is None or not texts:
+            return texts
+        symbols = scope.symbols
+        return await asyncio.to_thread(lambda: [cut(t, symbols) for t in texts])
