@@ -53,10 +53,12 @@ from perpwatch.redis_client import RedisClient, close_redis, open_redis
 from perpwatch.scheduler.control import ControlWatcher
 from perpwatch.scheduler.distributed import DistributedCycles
 from perpwatch.scheduler.funding_check import FundingCheck
-from perpwatch.scheduler.hama_scheduler import Coordination, HamaScheduler
+from perpwatch.scheduler.hama_scheduler import CandleCloses, Coordination, HamaScheduler
+from perpwatch.scheduler.server_clock import ServerClock
 from perpwatch.settings import Settings
 from perpwatch.tasks.base import TaskManager
 from perpwatch.tasks.factory import build_task_manager
+from perpwatch.types import timeframe_ms
 
 logger = logging.getLogger(__name__)
 
@@ -279,6 +281,11 @@ def build_analysis(
         concurrency=settings.refresh_concurrency,
         clock=clock,
         coordination=coordination,
+        closes=CandleCloses(
+            tf_s=timeframe_ms(settings.hama_timeframe) / 1000,
+            delay_s=settings.candle_close_delay_s,
+            clock=ServerClock(market.server_time_ms, clock=clock),
+        ),
     )
     sources: dict[str, FundingSource] = {n: markets[n] for n in settings.funding_sources}
     funding = FundingMonitor(
@@ -443,8 +450,13 @@ def open_push(
     else:
         bus = MemoryBus(max_events=settings.push_max_events,
                         retention_s=settings.push_retention_s, clock=clock)  # fmt: skip
-    publisher = Publisher(bus, runtime.cache, exchanges=settings.funding_sources,
-                          arbitrage_ttl_s=float(settings.funding_cache_ttl), clock=clock)  # fmt: skip
+    publisher = Publisher(
+        bus,
+        runtime.cache,
+        exchanges=settings.funding_sources,
+        arbitrage_ttl_s=float(settings.funding_cache_ttl),
+        clock=clock,
+    )
     runtime.service.events = publisher
     runtime.funding.events = publisher
     push = Push(
@@ -453,7 +465,7 @@ def open_push(
         gate=Gate(
             max_anon_per_ip=settings.push_max_anon_per_ip,
             max_connections=settings.push_max_connections,
-        ),  # fmt: skip
+        ),
         timeframes=[settings.hama_timeframe],
         heartbeat_s=settings.push_heartbeat_s,
         client_queue=settings.push_client_queue,
@@ -487,7 +499,7 @@ def known_symbols(runtime: Runtime) -> Callable[[], Awaitable[set[str] | None]]:
                 listed = await cluster.store.listed()
                 known = set(listed) if listed else None
             if known is None and not isinstance(runtime.market, AbsentMarket):
-                known = {c.symbol for c in await runtime.market.list_perpetuals()}
+                known = await runtime.market.listed_symbols()
         except PerpwatchError:
             known = None
         if known is not None:

@@ -173,6 +173,17 @@ class AnalysisService:
             for symbol, hit in zip(symbols, hits, strict=True)
         ]
 
+    async def cached_times(self, symbols: list[str]) -> list[tuple[int, str] | None]:
+        """Per symbol, its cached analysis's ``timestamp_ms`` and ``candle_close_time``
+        (read without decoding the documents); None where nothing is cached."""
+        hits = await self._cache.mget([hama_analysis_key(s) for s in symbols])
+        out: list[tuple[int, str] | None] = []
+        for hit in hits:
+            ts = None if hit is None else _timestamp_ms_of(hit.value)
+            close = None if hit is None else _string_field(hit.value, _CLOSE_FIELD)
+            out.append(None if ts is None or close is None else (ts, close))
+        return out
+
     def _served_text(self, symbol: str, text: str, source: CacheSource) -> str:
         computed_ms = _timestamp_ms_of(text)
         age = round(max(0.0, self._clock() - computed_ms / 1000.0), 3) if computed_ms else 0.0
@@ -306,17 +317,23 @@ def served_tail(source: CacheSource | None, age_s: float, stale: bool, reason: s
 
 
 _CYCLE_FIELD = '"cycle_id":"'
+_CLOSE_FIELD = '"candle_close_time":"'
+
+
+def _string_field(text: str, field: str) -> str | None:
+    """The value of the last string field ``field`` (its ``"name":"`` prefix) in ``text``."""
+    at = text.rfind(field)
+    if at < 0:
+        return None
+    start = at + len(field)
+    end = text.find('"', start)
+    return text[start:end] if end > start else None
 
 
 def _cycle_of(text: str) -> str | None:
     """The ``cycle_id`` of a cached analysis, read without decoding the whole document
     (perpwatch writes it compactly, as the last field)."""
-    at = text.rfind(_CYCLE_FIELD)
-    if at < 0:
-        return None
-    start = at + len(_CYCLE_FIELD)
-    end = text.find('"', start)
-    return text[start:end] if end > start else None
+    return _string_field(text, _CYCLE_FIELD)
 
 
 _TIMESTAMP_FIELD = '"timestamp_ms":'

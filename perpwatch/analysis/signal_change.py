@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pydantic import ValidationError
+
 from perpwatch.analysis.models import SignalChange
 
 
@@ -33,17 +35,20 @@ def signal_change(previous_text: str | None, new: dict[str, Any]) -> SignalChang
         changed.append("cross")
     if not changed:
         return None
-    return SignalChange.model_validate(
-        {
-            "symbol": new["symbol"],
-            "timeframe": new["timeframe"],
-            "from": old_rec,
-            "to": rec,
-            "cross_from": old_cross,
-            "cross_to": cross,
-            "changed": changed,
-            "confidence": analysis["confidence"],
-            "candle_close_time": new["candle_close_time"],
-            "computed_at": new["timestamp"],
-        }
-    )
+    try:
+        return SignalChange.model_validate(
+            {
+                "symbol": new["symbol"],
+                "timeframe": new["timeframe"],
+                "from": old_rec,
+                "to": rec,
+                "cross_from": old_cross,
+                "cross_to": cross,
+                "changed": changed,
+                "confidence": analysis["confidence"],
+                "candle_close_time": new["candle_close_time"],
+                "computed_at": new["timestamp"],
+            }
+        )
+    except ValidationError:  # an old value that cannot be (a corrupt cache entry): no change
+        return None

@@ -37,5 +37,11 @@ class AbsentMarket:
     async def fetch_funding_rates(self) -> list[FundingRate]:
         raise self._refuse()
 
+    async def listed_symbols(self) -> set[str]:
+        raise self._refuse()
+
+    async def server_time_ms(self) -> int:
+        raise self._refuse()
+
     async def close(self) -> None:
         return None

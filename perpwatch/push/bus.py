@@ -90,8 +90,10 @@ class MemoryBus:
     async def after(self, channel: Channel, seq: int, *, limit: int) -> list[Event] | None:
         events = self._events[channel]
         last = self._seq[channel]
-        if seq >= last:
+        if seq == last:
             return []
+        if seq > last:  # ahead of the bus (it restarted empty): only a snapshot is right
+            return None
         if not events or events[0].seq > seq + 1:
             return None
         start = seq + 1 - events[0].seq

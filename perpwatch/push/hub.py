@@ -24,6 +24,7 @@ from perpwatch.errors import CacheUnavailable
 from perpwatch.push.bus import EventBus
 from perpwatch.push.events import CHANNELS, Channel, Event, snapshot_frame
 from perpwatch.push.session import Scope, Session
+from perpwatch.push.status import PushStatus
 
 logger = logging.getLogger(__name__)
 
@@ -55,9 +56,36 @@ class Hub:
         self.reading: dict[Channel, bool] = dict.fromkeys(CHANNELS, False)
         self.delivered = 0
         self.resyncs = 0
+        self.left = 0  # sessions that ended
+        self.resets_of_left = 0
+        self.slow_closed = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._snapshots: dict[tuple[Channel, Scope], tuple[float, int, str]] = {}
+
+    def join(self, session: Session) -> None:
+        self.sessions.add(session)
+
+    def leave(self, session: Session, *, slow: bool = False) -> None:
+        if session in self.sessions:
+            self.sessions.discard(session)
+            self.left += 1
+            self.resets_of_left += session.resets
+            self.slow_closed += int(slow)
+
+    def status(self) -> PushStatus:
+        sessions = tuple(self.sessions)
+        return PushStatus(
+            connections=len(sessions),
+            queued=sum(s.queued for s in sessions),
+            peak_queued=max((s.peak_queued for s in sessions), default=0),
+            resets=self.resets_of_left + sum(s.resets for s in sessions),
+            slow_closed=self.slow_closed,
+            events_read=self.delivered,
+            resyncs=self.resyncs,
+            reading={c: self.reading[c] for c in CHANNELS},
+            position={c: self.position.get(c) for c in CHANNELS},
+        )
 
     def start(self) -> None:
         for channel in CHANNELS:

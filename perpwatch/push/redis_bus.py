@@ -2,7 +2,8 @@
 
 A Lua script publishes: it takes the channel's next sequence number from
 ``hama:push:{<channel>}:seq`` (so numbers are dense and monotonic across every publisher),
-adds the entry with the stream ID ``<seq>-0``, caps the stream at ``max_events``
+adds the entry with the stream ID ``<seq>-0`` (unless one of the last entries carries
+the same publish token: a retried call that already got through), caps the stream at ``max_events``
 (``MAXLEN ~``) and drops entries older than ``retention_s``. Both keys share a hash tag,
 so the script runs on one node of a Redis Cluster. Readers ``XRANGE`` from a sequence
 number (resume) and ``XREAD BLOCK`` for what comes next.
@@ -10,6 +11,7 @@ number (resume) and ``XREAD BLOCK`` for what comes next.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,8 +23,17 @@ from perpwatch.redis_client import REDIS_ERRORS, RedisClient
 PUSH_PREFIX = "hama:push:"
 
 _PUBLISH = """
+local recent = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 16)
+for _, entry in ipairs(recent) do
+  local f = entry[2]
+  for j = 1, #f, 2 do
+    if f[j] == 'k' and f[j + 1] == ARGV[8] then  -- a retry of a publish that got through
+      return tonumber(string.match(entry[1], '^(%d+)'))
+    end
+  end
+end
 local seq = redis.call('INCR', KEYS[2])
-local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local top = recent
 if #top > 0 then
   local top_seq = tonumber(string.match(top[1][1], '^(%d+)'))
   if top_seq >= seq then
@@ -31,7 +42,7 @@ if #top > 0 then
   end
 end
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], seq .. '-0',
-           't', ARGV[3], 's', ARGV[4], 'f', ARGV[5], 'ts', ARGV[6], 'd', ARGV[7])
+           't', ARGV[3], 's', ARGV[4], 'f', ARGV[5], 'ts', ARGV[6], 'd', ARGV[7], 'k', ARGV[8])
 local cutoff = tonumber(ARGV[6]) - tonumber(ARGV[2])
 for _ = 1, 100 do
   local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
@@ -95,7 +106,11 @@ class RedisBus:
     ) -> Event:
         channel = CHANNEL_OF[type_]
         now_ms = int(self._clock() * 1000)
-        args = [self._max, self._retention_ms, type_, symbol or "", timeframe or "", now_ms, data]
+        # a token per publish: the client retries a command once on a fresh connection, and
+        # a retry of a script that did run must not publish the event a second time
+        token = secrets.token_hex(8)
+        args = [self._max, self._retention_ms, type_, symbol or "", timeframe or "", now_ms,
+                data, token]  # fmt: skip
         try:
             seq = await self._script(keys=[stream_key(channel), seq_key(channel)], args=args)
         except REDIS_ERRORS as e:
@@ -118,9 +133,9 @@ class RedisBus:
             last = await self.last_seq(channel)
         except REDIS_ERRORS as e:
             raise CacheUnavailable(str(e)) from e
-        if seq >= last:
+        if seq == last:
             return []
-        return None  # the events right after seq are gone (or never existed)
+        return None  # the events right after seq are gone, or seq is ahead of the bus
 
     async def wait(self, channel: Channel, seq: int, *, timeout_s: float) -> list[Event]:
         key = stream_key(channel)

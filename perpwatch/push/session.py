@@ -88,13 +88,14 @@ class Session:
         self.doomed = False
         self.resets = 0
         self.sent = 0
+        self.peak_queued = 0
 
     # --- fed by the hub (synchronous: no await between check and append) ---------------
 
     def offer(self, e: Event) -> None:
         scope = self.scopes.get(e.channel)
-        if scope is None or not scope.matches(e):
-            return
+        if scope is None or not scope.matches(e) or e.channel in self._reset_channels:
+            return  # (a channel waiting for its reset: the snapshot after it covers this)
         pending = self._pending.get(e.channel)
         if pending is not None:
             if len(pending) >= self._queue_max:
@@ -112,6 +113,7 @@ class Session:
             self._overflow()
             return
         self._queue.append(item)
+        self.peak_queued = max(self.peak_queued, len(self._queue))
         self._wakeup.set()
 
     def resync(self, channel: Channel) -> None:

@@ -56,7 +56,9 @@ Message = Subscribe | Unsubscribe | Ping
 
 def parse_message(raw: str | bytes, *, timeframes: Collection[str]) -> Message:
     """One WebSocket message from a client (symbols checked for form only here)."""
-    if len(raw) > MAX_MESSAGE_BYTES:
+    if len(raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")) > (
+        MAX_MESSAGE_BYTES
+    ):
         raise BadMessage(f"message too large (over {MAX_MESSAGE_BYTES} bytes)")
     try:
         msg: Any = json.loads(raw)
@@ -66,17 +68,20 @@ def parse_message(raw: str | bytes, *, timeframes: Collection[str]) -> Message:
         raise BadMessage("a message is a JSON object with a 'type'")
     kind = msg.get("type")
     if kind == "ping":
+        extra = set(msg) - {"type"}
+        if extra:
+            raise BadMessage(f"unknown field(s) for ping: {_names(extra)}")
         return Ping()
     if kind == "unsubscribe":
         extra = set(msg) - {"type", "channels"}
         if extra:
-            raise BadMessage(f"unknown field(s) for unsubscribe: {', '.join(sorted(extra))}")
+            raise BadMessage(f"unknown field(s) for unsubscribe: {_names(extra)}")
         raw_channels = msg.get("channels")
         return Unsubscribe(CHANNELS if raw_channels is None else parse_channels(raw_channels))
     if kind == "subscribe":
         extra = set(msg) - _SUBSCRIBE_FIELDS
         if extra:
-            raise BadMessage(f"unknown field(s) for subscribe: {', '.join(sorted(extra))}")
+            raise BadMessage(f"unknown field(s) for subscribe: {_names(extra)}")
         if "channels" not in msg:
             raise BadMessage("subscribe needs 'channels': any of " + ", ".join(CHANNELS))
         channels = parse_channels(msg["channels"])
@@ -96,7 +101,8 @@ def parse_channels(raw: object) -> tuple[Channel, ...]:
     unknown = [c for c in items if c not in CHANNELS]
     if unknown:
         raise BadMessage(
-            f"unknown channel(s): {', '.join(unknown[:10])}; any of " + ", ".join(CHANNELS)
+            f"unknown channel(s): {', '.join(c[:40] for c in unknown[:10])}; any of "
+            + ", ".join(CHANNELS)
         )
     return tuple(cast(Channel, c) for c in dict.fromkeys(items))
 
@@ -152,10 +158,17 @@ def parse_last_event_id(raw: str, channels: tuple[Channel, ...]) -> dict[Channel
     out: dict[Channel, int] = {}
     for part in raw.split(","):
         name, sep, num = part.strip().partition(":")
-        if not sep or name not in channels or not num.isdigit() or len(num) > 18:
+        if not sep or name not in channels or not (num.isascii() and num.isdigit()):
+            raise BadMessage("Last-Event-ID must look like signals:41[,funding:7]")
+        if len(num) > 18:
             raise BadMessage("Last-Event-ID must look like signals:41[,funding:7]")
         out[name] = int(num)
     return out
+
+
+def _names(names: set[str]) -> str:
+    """Client-given names for an error message, shortened (never the client's whole input)."""
+    return ", ".join(n[:40] for n in sorted(names)[:10])
 
 
 def _seq(raw: object) -> int:

@@ -21,10 +21,17 @@ from perpwatch.errors import CacheUnavailable, PerpwatchError
 from perpwatch.market.base import MarketData
 from perpwatch.market.candle_store import CandleStore
 from perpwatch.scheduler.distributed import CycleCounts, DistributedCycles
-from perpwatch.scheduler.models import RunProgress, RunReport, ScheduleStatus
-from perpwatch.scheduler.timing import effective_period_s
+from perpwatch.scheduler.models import (
+    RunProgress,
+    RunReport,
+    ScheduleStatus,
+    SignalLag,
+    signal_lag,
+)
+from perpwatch.scheduler.server_clock import ServerClock
+from perpwatch.scheduler.timing import effective_period_s, next_close_start
 from perpwatch.scheduler.watchlist import resolve_watchlist
-from perpwatch.timeutil import iso_s
+from perpwatch.timeutil import iso_ms, iso_s
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +53,16 @@ class Coordination:
     timeframe: str
 
 
+@dataclass(frozen=True, slots=True)
+class CandleCloses:
+    """Runs aligned to candle closes: one starts ``delay_s`` after each close of the
+    ``tf_s`` candles, in the exchange's time (``clock``)."""
+
+    tf_s: float
+    delay_s: float
+    clock: ServerClock
+
+
 @dataclass(slots=True)
 class RunSummary:
     started: float
@@ -56,6 +73,8 @@ class RunSummary:
     failures: dict[str, str] = field(default_factory=dict)  # every failed symbol: reason
     cycle_id: str | None = None
     shards: dict[str, Any] | None = None  # the board of a distributed cycle
+    close_ms: int | None = None  # the candle close this run refreshes (None: between closes)
+    signal_lag: SignalLag | None = None
 
     @property
     def done(self) -> int:
@@ -80,6 +99,8 @@ class RunSummary:
             failures=dict(self.failures),
             cycle_id=self.cycle_id,
             shards=self.shards,
+            candle_close=None if self.close_ms is None else iso_ms(self.close_ms),
+            signal_lag=self.signal_lag,
         )
 
     def progress(self) -> RunProgress:
@@ -99,7 +120,9 @@ class RunSummary:
     def to_state(self) -> dict[str, Any]:
         return {"started": self.started, "finished": self.finished, "total": self.total,
                 "ok": self.ok, "failed": self.failed, "failures": dict(self.failures),
-                "cycle_id": self.cycle_id, "shards": self.shards}  # fmt: skip
+                "cycle_id": self.cycle_id, "shards": self.shards, "close_ms": self.close_ms,
+                "signal_lag": None if self.signal_lag is None
+                else self.signal_lag.model_dump(mode="json")}  # fmt: skip
 
     @classmethod
     def from_state(cls, raw: dict[str, Any]) -> RunSummary:
@@ -107,7 +130,9 @@ class RunSummary:
                    finished=None if raw.get("finished") is None else float(raw["finished"]),
                    ok=int(raw.get("ok", 0)), failed=int(raw.get("failed", 0)),
                    failures=dict(raw.get("failures") or {}), cycle_id=raw.get("cycle_id"),
-                   shards=raw.get("shards"))  # fmt: skip
+                   shards=raw.get("shards"), close_ms=raw.get("close_ms"),
+                   signal_lag=None if not raw.get("signal_lag")
+                   else SignalLag.model_validate(raw["signal_lag"]))  # fmt: skip
 
 
 class RunInProgress(PerpwatchError):
@@ -127,8 +152,13 @@ class HamaScheduler:
         concurrency: int,
         clock: Callable[[], float] = time.time,
         coordination: Coordination | None = None,
+        closes: CandleCloses | None = None,
     ) -> None:
         self._coord = coordination
+        self._closes = closes
+        self.next_close_ms: int | None = None  # the close the run at next_run_at refreshes
+        self.last_close_ms: int | None = None
+        self.last_signal_lag: SignalLag | None = None
         self._align_first = False
         self._stop_requested = False
         self._published_at = 0.0
@@ -250,9 +280,18 @@ class HamaScheduler:
             await self._adopt(self._coord)
         while not self._stop_requested:
             now = self._clock()
+            if self._closes is not None:
+                await self._closes.clock.refresh()
             if self.next_run_at is None or now >= self.next_run_at:
                 start = self._cycle_start(now)
-                if self._run_task is not None and not self._run_task.done():
+                close_ms = self.next_close_ms if self.next_run_at is not None else None
+                busy = self._run_task is not None and not self._run_task.done()
+                if busy and close_ms is not None and self._run_task is not None:
+                    # a close is due while the run before it goes on: it starts right after
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(self._run_task)
+                    busy = False
+                if busy:
                     self.runs_skipped += 1
                     logger.warning(
                         "HAMA refresh due but the previous run is still going (%d/%d); skipped",
@@ -261,18 +300,35 @@ class HamaScheduler:
                     )
                 else:
                     self._run_task = asyncio.create_task(
-                        self._scheduled_run(start), name="hama-refresh-run"
+                        self._scheduled_run(start, close_ms), name="hama-refresh-run"
                     )
-                self.next_run_at = start + self.effective_interval_s
+                    if close_ms is not None:
+                        self.last_close_ms = close_ms
+                self._plan_next(start)
             if self._coord is not None:
                 await self.publish_state()
             self._wake.clear()
+            assert self.next_run_at is not None  # planned above, or adopted
             wait_s = max(0.0, self.next_run_at - self._clock())
             if self._coord is not None:
                 wait_s = min(wait_s, 1.0)  # the shared state stays fresh for the API
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait_s):
                     await self._wake.wait()
+
+    def _plan_next(self, start: float) -> None:
+        """The next run: the configured period after ``start``, or the next candle close
+        (plus its delay) when that comes first."""
+        self.next_run_at = start + self.effective_interval_s
+        self.next_close_ms = None
+        if self._closes is None:
+            return
+        c = self._closes
+        at, close_ms = next_close_start(start, tf_s=c.tf_s, delay_s=c.delay_s,
+                                        offset_s=c.clock.offset_s,
+                                        after_close_ms=self.last_close_ms)  # fmt: skip
+        if at <= self.next_run_at + 1e-3:
+            self.next_run_at, self.next_close_ms = at, close_ms
 
     def _cycle_start(self, now: float) -> float:
         """The planned start of the cycle due now. Planned starts follow from the shared
@@ -285,11 +341,35 @@ class HamaScheduler:
             return (now // FIRST_START_GRID_S) * FIRST_START_GRID_S
         return now
 
-    async def _scheduled_run(self, start: float) -> RunSummary | None:
+    async def _scheduled_run(self, start: float, close_ms: int | None) -> RunSummary | None:
+        run = await self._claimed_run(start, close_ms)
+        if run is not None and close_ms is not None:
+            await self._measure_lag(run, close_ms)
+        return run
+
+    async def _measure_lag(self, run: RunSummary, close_ms: int) -> None:
+        try:
+            times = await self._service.cached_times(list(self.symbols))
+        except CacheUnavailable as e:
+            logger.debug("signal lag not measured: %s", e)
+            return
+        run.signal_lag = signal_lag(close_ms, iso_ms(close_ms), times)
+        self.last_signal_lag = run.signal_lag
+        lag = run.signal_lag
+        logger.info("candle close %s: %d analyses cached, lag p50 %ss, max %ss, %d missing",
+                    lag.candle_close, lag.measured, lag.p50_s, lag.max_s, lag.missing)  # fmt: skip
+        if self._coord is not None:
+            await self.publish_state()
+
+    async def _claimed_run(self, start: float, close_ms: int | None) -> RunSummary | None:
         cycle_id: str | None = None
         coord = self._coord
         if coord is not None:
+            # a close's cycle is named after the close (exchange time), which every
+            # leader agrees on whatever its clock offset; others after their planned start
             start_ms = round(start * 1000)
+            if close_ms is not None and self._closes is not None:
+                start_ms = close_ms + round(self._closes.delay_s * 1000)
             try:
                 ttl_s = max(60.0, 2 * self.effective_interval_s)
                 claimed = await coord.store.claim_cycle(
@@ -306,7 +386,7 @@ class HamaScheduler:
                 return None
             cycle_id = f"{coord.timeframe}:{start_ms}"
         try:
-            return await self.run_once(list(self.symbols), cycle_id=cycle_id)
+            return await self.run_once(list(self.symbols), cycle_id=cycle_id, close_ms=close_ms)
         except RunInProgress:  # a run started through the API or CLI is going
             self.runs_skipped += 1
             logger.warning("HAMA refresh due while another run is going; skipped")
@@ -327,8 +407,12 @@ class HamaScheduler:
             self.runs_skipped = max(self.runs_skipped, int(state.get("runs_skipped", 0)))
             if state.get("last_run") and self.last_run is None:
                 self.last_run = RunSummary.from_state(state["last_run"])
+                self.last_signal_lag = self.last_run.signal_lag
             if state.get("next_start") is not None:
                 self.next_run_at = float(state["next_start"])
+                nc, lc = state.get("next_close_ms"), state.get("last_close_ms")
+                self.next_close_ms = None if nc is None else int(nc)
+                self.last_close_ms = None if lc is None else int(lc)
         current = state.get("current_run")
         if isinstance(current, dict) and current.get("cycle_id"):
             run = RunSummary.from_state(current)
@@ -353,6 +437,8 @@ class HamaScheduler:
             "runs": self.runs,
             "runs_skipped": self.runs_skipped,
             "next_start": self.next_run_at,
+            "next_close_ms": self.next_close_ms,
+            "last_close_ms": self.last_close_ms,
             "last_run": None if self.last_run is None else self.last_run.to_state(),
             "current_run": None if self.current_run is None else self.current_run.to_state(),
             "leader": None if self._coord is None else self._coord.owner,
@@ -405,6 +491,7 @@ class HamaScheduler:
         *,
         progress: ProgressCallback | None = None,
         cycle_id: str | None = None,
+        close_ms: int | None = None,
     ) -> RunSummary:
         """Refresh every symbol once, ``concurrency`` at a time. Raises :class:`RunInProgress`.
 
@@ -416,7 +503,8 @@ class HamaScheduler:
             if symbols is None:
                 await self._ensure_symbols()
                 symbols = list(self.symbols)
-            run = RunSummary(started=self._clock(), total=len(symbols), cycle_id=cycle_id)
+            run = RunSummary(started=self._clock(), total=len(symbols), cycle_id=cycle_id,
+                             close_ms=close_ms)  # fmt: skip
             self.current_run = run
             logger.info("HAMA refresh started: %d symbols", run.total)
             if self._coord is not None and cycle_id is not None:
@@ -510,4 +598,18 @@ class HamaScheduler:
             consecutive_failed_runs=self.consecutive_failed_runs,
             last_ok_run=None if self.last_ok_run_at is None else iso_s(self.last_ok_run_at),
             exchange_error=self.exchange_error,
+            **self._close_status(),
         )
+
+    def _close_status(self) -> dict[str, Any]:
+        c = self._closes
+        if c is None:
+            return {}
+        measured = c.clock.measured_at is not None
+        return {
+            "timeframe": self._candles.timeframe,
+            "candle_close_delay_s": c.delay_s,
+            "next_candle_close": None if self.next_close_ms is None else iso_ms(self.next_close_ms),
+            "server_time_offset_ms": round(c.clock.offset_s * 1000, 1) if measured else None,
+            "signal_lag": self.last_signal_lag,
+        }

@@ -13,6 +13,35 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 
+class SignalLag(BaseModel):
+    """How long after a candle close its analyses were in the cache (and pushed)."""
+
+    candle_close: str = Field(description="the candle close (exchange time, UTC)")
+    measured: int = Field(description="symbols whose analysis of this close is cached")
+    missing: int = Field(description="symbols still without an analysis of this close")
+    p50_s: float | None
+    max_s: float | None
+
+
+def signal_lag(close_ms: int, close_iso: str, times: list[tuple[int, str] | None]) -> SignalLag:
+    """The lag of each cached analysis of the close ``close_ms``: its ``timestamp_ms``
+    minus the close. ``times`` are the cached analyses' (timestamp_ms, candle_close_time),
+    None where nothing is cached."""
+    lags = sorted(
+        (ts - close_ms) / 1000 for t in times if t is not None for ts, c in [t] if c == close_iso
+    )
+    if not lags:
+        return SignalLag(candle_close=close_iso, measured=0, missing=len(times), p50_s=None,
+                         max_s=None)  # fmt: skip
+    return SignalLag(
+        candle_close=close_iso,
+        measured=len(lags),
+        missing=len(times) - len(lags),
+        p50_s=round(lags[(len(lags) - 1) // 2], 3),
+        max_s=round(lags[-1], 3),
+    )
+
+
 class RunReport(BaseModel):
     """A finished (or stopped) refresh run: ``last_run`` and a ``hama_refresh`` task's result."""
 
@@ -27,6 +56,10 @@ class RunReport(BaseModel):
     shards: dict[str, Any] | None = Field(
         default=None, description="a distributed cycle's shards: done, running, failed, by whom"
     )
+    candle_close: str | None = Field(
+        default=None, description="the candle close this run refreshed (null: between closes)"
+    )
+    signal_lag: SignalLag | None = None
 
 
 class RunProgress(BaseModel):
@@ -58,6 +91,17 @@ class ScheduleStatus(BaseModel):
     consecutive_failed_runs: int = 0
     last_ok_run: str | None = None
     exchange_error: str | None = None
+    timeframe: str | None = None
+    candle_close_delay_s: float | None = Field(
+        default=None, description="runs start this long after each candle close"
+    )
+    next_candle_close: str | None = None
+    server_time_offset_ms: float | None = Field(
+        default=None, description="exchange clock minus ours (null: never measured)"
+    )
+    signal_lag: SignalLag | None = Field(
+        default=None, description="the last measured lag: candle close to analysis cached"
+    )
 
 
 class FundingCheckStatus(BaseModel):

@@ -31,3 +31,20 @@ def next_run_at(
     return last_start + effective_period_s(
         interval_s=interval_s, ttl_s=ttl_s, last_duration_s=last_duration_s
     )
+
+
+def next_close_start(
+    after_s: float, *, tf_s: float, delay_s: float, offset_s: float, after_close_ms: int | None
+) -> tuple[float, int]:
+    """When the refresh of the next candle close is due, in local time, and that close.
+
+    Candles close on multiples of ``tf_s`` in exchange time, which runs ``offset_s`` ahead
+    of ours. The refresh of a close starts ``delay_s`` after it. The close is the first one
+    whose refresh is due after ``after_s`` and that comes after ``after_close_ms`` (the
+    close of the cycle just started, so that no close is refreshed twice).
+    """
+    server_after = after_s + offset_s - delay_s
+    close_ms = (int(server_after * 1000) // int(tf_s * 1000) + 1) * int(tf_s * 1000)
+    if after_close_ms is not None and close_ms <= after_close_ms:
+        close_ms = after_close_ms + int(tf_s * 1000)
+    return close_ms / 1000 + delay_s - offset_s, close_ms

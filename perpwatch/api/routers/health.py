@@ -61,6 +61,9 @@ async def health_report(runtime: Runtime) -> HealthReport:
         ),
         scheduler=SchedulerHealth(running=sched.running, symbols_count=sched.symbols_count),
         coordination=await coordination_status(runtime),
+        push=None
+        if runtime.push is None or runtime.push.hub is None
+        else runtime.push.hub.status(),
     )
 
 

@@ -95,9 +95,10 @@ async def websocket_push(ws: WebSocket) -> None:
         await _refuse(ws, refusal)
         return
     session = Session(hub, queue_max=push.client_queue)
+    slow = False
     try:
         await ws.accept()
-        hub.sessions.add(session)
+        hub.join(session)
 
         async def send(item: Item) -> None:
             await ws.send_text(item.frame)
@@ -107,15 +108,16 @@ async def websocket_push(ws: WebSocket) -> None:
             name="push:ws-send",
         )
         receiver = asyncio.create_task(_receive(ws, session, push), name="push:ws-receive")
-        done, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
         for task in (sender, receiver):
             task.cancel()
         results = await asyncio.gather(sender, receiver, return_exceptions=True)
         if isinstance(results[0], Overflow):
+            slow = True
             with contextlib.suppress(Exception):
                 await ws.close(code=1013, reason="client too slow; reconnect and resume")
     finally:
-        hub.sessions.discard(session)
+        hub.leave(session, slow=slow)
         push.gate.leave(ip, cred)
         if ws.application_state == WebSocketState.CONNECTED:
             with contextlib.suppress(Exception):
@@ -183,7 +185,7 @@ async def _receive(ws: WebSocket, session: Session, push: Push) -> None:
 async def sse_push(
     request: Request,
     channels: Annotated[str, Query(max_length=100)] = "signals",
-    symbols: Annotated[str | None, Query(max_length=100_000)] = None,
+    symbols: Annotated[str | None, Query(max_length=8000)] = None,
     timeframes: Annotated[str | None, Query(max_length=200)] = None,
     last_event_id_q: Annotated[str | None, Query(alias="last_event_id", max_length=400)] = None,
     last_event_id: Annotated[str | None, Header(max_length=400)] = None,
@@ -205,14 +207,14 @@ async def sse_push(
         headers = {"Retry-After": "5"} if refusal.status in (429, 503) else None
         return error(refusal.status, refusal.reason, headers=headers)
     session = Session(hub, queue_max=push.client_queue)
-    hub.sessions.add(session)
+    hub.join(session)
     left = False
 
     def leave() -> None:  # once, whether or not the stream ever started
         nonlocal left
         if not left:
             left = True
-            hub.sessions.discard(session)
+            hub.leave(session, slow=session.doomed)
             push.gate.leave(ip, cred)
 
     subscription = Subscribe(chans, syms, tfs, since)

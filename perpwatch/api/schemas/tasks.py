@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from perpwatch.api.schemas.cluster import CoordinationStatus
+from perpwatch.push.status import PushStatus
 from perpwatch.tasks.models import TaskInfo
 
 
@@ -60,6 +61,9 @@ class HealthReport(BaseModel):
     scheduler: SchedulerHealth
     coordination: CoordinationStatus = Field(
         description="role, leader, lease and live processes (see scheduler/status)"
+    )
+    push: PushStatus | None = Field(
+        default=None, description="this API process's live push: clients, queues, the bus"
     )
 
 

@@ -228,6 +228,15 @@ class CcxtMarket:
             f"{self._id} funding rates", lambda: facts.fetch_funding(self._client, contracts)
         )
 
+    async def listed_symbols(self) -> set[str]:
+        return set(await self.contracts())
+
+    async def server_time_ms(self) -> int:
+        value = await self._request(f"{self._id} server time", lambda: self._client.fetch_time())
+        if not isinstance(value, int):
+            raise TemporaryExchangeError(f"{self._id}: server time unreadable ({value!r})")
+        return value
+
     async def contract(self, symbol: str) -> Contract:
         await self._ensure_markets()
         try:

@@ -52,6 +52,13 @@ class SimMarket:
         except InvalidInput:
             raise UnknownSymbol(str(symbol)) from None
 
+    async def listed_symbols(self) -> set[str]:
+        return {s.symbol for s in self.universe.symbols}
+
+    async def server_time_ms(self) -> int:
+        """The simulator's clock is the exchange's."""
+        return self.now_ms()
+
     async def list_perpetuals(self) -> list[Contract]:
         """Every simulated contract, highest rolling-24h quote volume first."""
         self.calls["list_perpetuals"] += 1

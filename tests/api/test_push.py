@@ -1,0 +1,474 @@
+"""Live push over real connections: ``/ws`` with the ``websockets`` client, ``/api/stream``
+with httpx streaming, against the real app under uvicorn (on the shared Redis, which the
+cluster pass swaps for the Redis Cluster, or in memory).
+
+Analyses are made on demand (``force_refresh``) so that each test knows which events
+must come and which must not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+import httpx
+import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+
+from tests.api.conftest import API, AppFactory
+from tests.support.raw_ws import RawWebSocket
+from tests.support.redis_server import RedisServer
+
+Msg = dict[str, Any]
+
+
+def ws_url(client: httpx.Client, query: str = "") -> str:
+    return str(client.base_url).replace("http://", "ws://").rstrip("/") + "/ws" + query
+
+
+def refresh(client: httpx.Client, symbol: str) -> None:
+    r = client.post(f"{API}/analyze-symbol", json={"symbol": symbol, "force_refresh": True})
+    assert r.status_code == 200, r.text
+
+
+def recv(ws: ClientConnection, timeout_s: float = 10.0) -> Msg:
+    msg: Msg = json.loads(ws.recv(timeout=timeout_s))
+    return msg
+
+
+def recv_until(
+    ws: ClientConnection, pred: Callable[[Msg], bool], timeout_s: float = 10.0
+) -> tuple[Msg, list[Msg]]:
+    """The first message that satisfies ``pred``, and every message before it."""
+    seen: list[Msg] = []
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = deadline - time.monotonic()
+        assert left > 0, f"no matching message within {timeout_s}s; got {[m['type'] for m in seen]}"
+        msg = recv(ws, left)
+        if pred(msg):
+            return msg, seen
+        seen.append(msg)
+
+
+def subscribe(ws: ClientConnection, **fields: Any) -> Msg:
+    ws.send(json.dumps({"type": "subscribe", **fields}))
+    msg, _ = recv_until(ws, lambda m: m["type"] in ("subscribed", "error"))
+    return msg
+
+
+def analyses(msgs: list[Msg]) -> list[Msg]:
+    return [m for m in msgs if m["type"] == "analysis"]
+
+
+@pytest.fixture(params=["redis", "memory"])
+def push_app(
+    request: pytest.FixtureRequest, app_client: AppFactory, redis_url: str
+) -> Callable[..., Any]:
+    """Start the app on the shared Redis (or the cluster) and, separately, in memory."""
+
+    @contextmanager
+    def start(**overrides: object) -> Iterator[httpx.Client]:
+        if request.param == "redis":
+            overrides.setdefault("REDIS_URL", redis_url)
+        else:
+            overrides.setdefault("REDIS_ENABLED", False)
+        with app_client(**overrides) as client:
+            yield client
+
+    return start
+
+
+def test_snapshot_then_deltas_in_sequence_scoped_to_the_subscription(
+    push_app: Callable[..., Any],
+) -> None:
+    with push_app() as client:
+        refresh(client, "BTCUSDT")
+        with connect(ws_url(client)) as ws:
+            ack = subscribe(ws, channels=["signals"], symbols=["btcusdt", "ETH-USDT"])
+            assert ack == {"type": "subscribed", "channels": ["signals"],
+                           "symbols": ["BTCUSDT", "ETHUSDT"], "timeframes": None,
+                           "since": None}  # fmt: skip
+            snap = recv(ws)
+            assert snap["type"] == "snapshot" and snap["channel"] == "signals"
+            assert [d["symbol"] for d in snap["data"]] == ["BTCUSDT"]  # ETH not cached yet
+            assert snap["data"][0]["cached"] is True and "age_seconds" in snap["data"][0]
+            for symbol in ("SOLUSDT", "ETHUSDT", "XRPUSDT", "BTCUSDT"):
+                refresh(client, symbol)
+            first = recv(ws)
+            second = recv(ws)
+            got = [(m["type"], m["data"]["symbol"]) for m in (first, second)]
+            assert got == [("analysis", "ETHUSDT"), ("analysis", "BTCUSDT")], got
+            assert snap["seq"] < first["seq"] < second["seq"]
+            # the same document analyze-symbol serves as data, computed just now
+            assert second["data"]["timeframe"] == "15m" and second["data"]["cached"] is False
+            doc = client.post(f"{API}/analyze-symbol", json={"symbol": "BTCUSDT"}).json()
+            assert doc["data"]["timestamp_ms"] == second["data"]["timestamp_ms"]
+            ws.send(json.dumps({"type": "ping"}))
+            pong = recv(ws)  # SOLUSDT and XRPUSDT were never sent
+            assert pong["type"] == "pong"
+
+
+def test_resume_with_since_misses_nothing_and_repeats_nothing(
+    push_app: Callable[..., Any],
+) -> None:
+    with push_app() as client:
+        with connect(ws_url(client)) as ws:
+            subscribe(ws, channels=["signals"])
+            snap = recv(ws)
+            refresh(client, "BTCUSDT")
+            last = recv(ws)
+            assert last["type"] == "analysis" and last["seq"] > snap["seq"]
+        for symbol in ("ETHUSDT", "SOLUSDT", "BTCUSDT"):
+            refresh(client, symbol)
+        with connect(ws_url(client)) as ws:
+            ack = subscribe(ws, channels=["signals"], since=last["seq"])
+            assert ack["since"] == {"signals": last["seq"]}
+            missed = [recv(ws) for _ in range(3)]
+            assert [m["type"] for m in missed] == ["analysis"] * 3
+            assert [m["seq"] for m in missed] == [last["seq"] + 1, last["seq"] + 2, last["seq"] + 3]
+            assert [m["data"]["symbol"] for m in missed] == ["ETHUSDT", "SOLUSDT", "BTCUSDT"]
+            refresh(client, "XRPUSDT")
+            live = recv(ws)
+            assert live["seq"] == last["seq"] + 4 and live["data"]["symbol"] == "XRPUSDT"
+
+
+def test_resume_from_a_trimmed_position_gives_a_snapshot(
+    app_client: AppFactory, redis_url: str, redis_sync: Callable[..., Any]
+) -> None:
+    with app_client(REDIS_URL=redis_url) as client:
+        refresh(client, "BTCUSDT")
+        refresh(client, "ETHUSDT")
+        r = redis_sync()
+        r.xtrim(
+            "hama:push:{signals}", maxlen=1, approximate=False
+        )  # as if retention had dropped seq 1
+        with connect(ws_url(client)) as ws:
+            subscribe(ws, channels=["signals"], since=0)
+            snap = recv(ws)
+            assert snap["type"] == "snapshot" and snap["seq"] == 2
+            assert sorted(d["symbol"] for d in snap["data"]) == ["BTCUSDT", "ETHUSDT"]
+        with connect(ws_url(client)) as ws:  # still retained: the one event after seq 1
+            subscribe(ws, channels=["signals"], since=1)
+            again = recv(ws)
+            assert again["type"] == "analysis" and again["seq"] == 2
+
+
+def test_unsubscribe_and_resubscribe_change_the_scope(push_app: Callable[..., Any]) -> None:
+    with push_app() as client, connect(ws_url(client)) as ws:
+        subscribe(ws, channels=["signals", "funding"], symbols=["BTCUSDT"])
+        recv_until(ws, lambda m: m["type"] == "snapshot" and m["channel"] == "funding")
+        ws.send(json.dumps({"type": "unsubscribe", "channels": ["signals"]}))
+        gone, _ = recv_until(ws, lambda m: m["type"] == "unsubscribed")
+        assert gone["remaining"] == ["funding"]
+        refresh(client, "BTCUSDT")
+        ack = subscribe(ws, channels=["signals"], symbols=["ETHUSDT"])  # after BTC's event
+        assert ack["symbols"] == ["ETHUSDT"]
+        snap = recv(ws)
+        assert snap["type"] == "snapshot" and snap["data"] == []
+        refresh(client, "BTCUSDT")
+        refresh(client, "ETHUSDT")
+        event = recv(ws)
+        assert (event["type"], event["data"]["symbol"]) == ("analysis", "ETHUSDT")
+
+
+def test_invalid_messages_get_an_error_and_change_nothing(push_app: Callable[..., Any]) -> None:
+    with push_app() as client, connect(ws_url(client)) as ws:
+        subscribe(ws, channels=["signals"], symbols=["BTCUSDT"])
+        recv(ws)  # snapshot
+        hostile: list[str | bytes] = [
+            "not json",
+            "[1,2,3]",
+            '{"type": "subscribe"}',
+            '{"type": "subscribe", "channels": ["signals", "ohlcv"]}',
+            '{"type": "subscribe", "channels": ["signals"], "symbols": ["NOPEUSDT", "ETHUSDT"]}',
+            '{"type": "subscribe", "channels": ["signals"], "symbols": [1]}',
+            '{"type": "subscribe", "channels": ["signals"], "timeframes": ["7m"]}',
+            '{"type": "subscribe", "channels": ["signals"], "since": -1}',
+            '{"type": "subscribe", "channels": ["signals"], "since": true}',
+            '{"type": "subscribe", "channels": ["signals"], "admin": 1}',
+            '{"type": "drop_tables"}',
+            "x" * 70_000,
+            b"\xff\xfe binary",
+            '{"type": "subscribe", "channels": ["signals"], "symbols": '
+            + "[" * 5000
+            + "]" * 5000
+            + "}",
+        ]
+        errors = []
+        for raw in hostile:
+            ws.send(raw)
+            errors.append(recv(ws))
+        assert [e["type"] for e in errors] == ["error"] * len(hostile)
+        msgs = [e["msg"] for e in errors]
+        assert "NOPEUSDT" in msgs[4] and "ETHUSDT" not in msgs[4]  # the unknown one, named
+        assert "ohlcv" in msgs[3] and "7m" in msgs[6] and "15m" in msgs[6]
+        assert "admin" in msgs[9] and "too large" in msgs[11]
+        assert not any("Traceback" in m for m in msgs)
+        refresh(client, "ETHUSDT")  # the failed subscribes did not widen the scope
+        refresh(client, "BTCUSDT")
+        event = recv(ws)
+        assert (event["type"], event["data"]["symbol"]) == ("analysis", "BTCUSDT")
+
+
+def test_message_flood_is_throttled_not_disconnected(push_app: Callable[..., Any]) -> None:
+    with push_app() as client, connect(ws_url(client)) as ws:
+        for _ in range(100):
+            ws.send('{"type": "ping"}')
+        replies = [recv(ws) for _ in range(100)]
+        kinds = {m["type"] for m in replies}
+        assert kinds == {"pong", "error"}
+        assert any("too many messages" in m.get("msg", "") for m in replies)
+        time.sleep(1.0)
+        ws.send('{"type": "ping"}')
+        assert recv(ws)["type"] == "pong"
+
+
+def test_heartbeats_and_pings(push_app: Callable[..., Any]) -> None:
+    with push_app(PUSH_HEARTBEAT_SECONDS=1) as client, connect(ws_url(client)) as ws:
+        t0 = time.monotonic()
+        beats = [recv(ws, 3) for _ in range(2)]
+        assert [b["type"] for b in beats] == ["heartbeat", "heartbeat"]
+        assert 1.5 < time.monotonic() - t0 < 4.0
+        assert abs(beats[1]["ts"] / 1000 - time.time()) < 5
+        pong_waiter = ws.ping()  # the WebSocket protocol's own ping
+        assert pong_waiter.wait(5)
+
+
+KEY = "push-test-key-0123456789"
+
+
+def test_auth_key_token_header_and_anonymous_limit(app_client: AppFactory) -> None:
+    with app_client(REDIS_ENABLED=False, API_KEY=KEY, PUSH_MAX_ANON_CONNECTIONS_PER_IP=2) as client:
+        for bad in ("?token=wrong", "?token=" + KEY + "x"):
+            with pytest.raises(InvalidStatus) as refused, connect(ws_url(client, bad)):
+                pass
+            assert refused.value.response.status_code == 401
+        with (
+            pytest.raises(InvalidStatus) as refused,
+            connect(ws_url(client), additional_headers={"Authorization": "Bearer nope"}),
+        ):
+            pass
+        assert refused.value.response.status_code == 401
+        stack = ExitStack()
+        anon = [stack.enter_context(connect(ws_url(client))) for _ in range(2)]
+        with pytest.raises(InvalidStatus) as refused, connect(ws_url(client)):
+            pass
+        assert refused.value.response.status_code == 429
+        assert b"without the API key" in refused.value.response.body
+        keyed = [
+            stack.enter_context(connect(ws_url(client, "?token=" + KEY))),
+            stack.enter_context(
+                connect(ws_url(client), additional_headers={"Authorization": f"Bearer {KEY}"})
+            ),
+        ]
+        for ws in keyed:
+            ws.send('{"type": "ping"}')
+            assert recv(ws)["type"] == "pong"
+        anon[0].close()
+        time.sleep(0.3)
+        stack.enter_context(connect(ws_url(client)))  # a place was freed
+        stack.close()
+        sse = client.get("/api/stream", params={"token": "wrong"})
+        assert sse.status_code == 401 and sse.json()["code"] == 0
+
+
+def test_a_slow_client_is_reset_then_closed_and_its_queue_stays_bounded(
+    app_client: AppFactory, redis_url: str, on_cluster: frozenset[str]
+) -> None:
+    """A client that stops reading: its socket and uvicorn's buffer fill, the send blocks,
+    its queue (10) overflows, and it gets one reset and a snapshot; when it overflows again
+    it is closed with 1013. No queue ever holds more than 10 events, and a client that
+    reads, on the same process, gets every event."""
+    cluster = redis_url in on_cluster
+    with app_client(REDIS_URL=redis_url, PUSH_CLIENT_QUEUE=10) as client:
+        slow = RawWebSocket(ws_url(client))
+        slow.send_text(json.dumps({"type": "subscribe", "channels": ["signals"]}))
+        assert [json.loads(slow.read())["type"] for _ in range(2)] == ["subscribed", "snapshot"]
+        with connect(ws_url(client), max_size=None) as fast:
+            subscribe(fast, channels=["signals"])
+            recv(fast)  # snapshot
+            fast_seqs: list[int] = []
+            fast_kinds: list[str] = []
+
+            def read_fast() -> None:
+                while len(fast_seqs) < 120:
+                    m = recv(fast, 30)
+                    fast_kinds.append(m["type"])
+                    if m["type"] == "analysis":
+                        fast_seqs.append(m["seq"])
+
+            def peak() -> int:
+                return int(client.get("/health").json()["data"]["push"]["peak_queued"])
+
+            reader = threading.Thread(target=read_fast, daemon=True)
+            reader.start()
+            asyncio.run(publish(redis_url, cluster, 60))
+            time.sleep(0.5)
+            peaks = [peak()]
+            kinds: list[str] = []
+            while not kinds or kinds[-1] != "reset":
+                kinds.append(json.loads(slow.read(20))["type"])
+            assert "analysis" in kinds, "some events went out before the queue overflowed"
+            assert json.loads(slow.read(20))["type"] == "snapshot"
+            asyncio.run(publish(redis_url, cluster, 60))  # overflows again within 30 s
+            reader.join(60)
+            time.sleep(0.5)
+            peaks.append(peak())
+            with pytest.raises(ConnectionError):
+                while True:
+                    slow.read(20)
+            assert slow.close_code == 1013
+            slow.close()
+            assert fast_seqs == sorted(set(fast_seqs)) and len(fast_seqs) == 120, fast_kinds[:5]
+            assert "reset" not in fast_kinds
+            assert 1 <= max(peaks) <= 10, peaks
+        push = client.get("/health").json()["data"]["push"]
+        assert push["slow_closed"] == 1 and push["resets"] >= 1
+
+
+async def publish(url: str, cluster: bool, n: int) -> None:
+    """``n`` large events straight onto the bus, as a worker would publish them."""
+    from perpwatch.push.redis_bus import RedisBus
+    from perpwatch.redis_client import close_redis, open_redis
+
+    client = open_redis(url, cluster=cluster, socket_timeout_s=5)
+    bus = RedisBus(client, max_events=10_000, retention_s=3600)
+    big = json.dumps({"symbol": "BTCUSDT", "pad": "x" * 1_000_000})
+    try:
+        for _ in range(n):  # paced, so that a client that reads keeps up
+            await bus.publish("analysis", big, symbol="BTCUSDT", timeframe="15m")
+            await asyncio.sleep(0.02)
+    finally:
+        await close_redis(client)
+
+
+def test_redis_outage_keeps_clients_connected_and_events_resume(
+    app_client: AppFactory, fresh_redis_server: RedisServer
+) -> None:
+    with (
+        app_client(
+            REDIS_URL=fresh_redis_server.url, REDIS_PROBE_INTERVAL=0.2, PUSH_HEARTBEAT_SECONDS=1
+        ) as client,
+        connect(ws_url(client)) as ws,
+    ):
+        subscribe(ws, channels=["signals"], symbols=["BTCUSDT"])
+        recv(ws)  # snapshot
+        fresh_redis_server.stop()
+        beats = [recv(ws, 5) for _ in range(2)]  # the connection lives on
+        assert {b["type"] for b in beats} == {"heartbeat"}
+        refresh(client, "BTCUSDT")  # computed and cached in memory; its event is lost
+        fresh_redis_server.start()
+        reset, _ = recv_until(ws, lambda m: m["type"] == "reset", 15)
+        assert reset["channels"] == ["signals"]
+        snap, _ = recv_until(ws, lambda m: m["type"] == "snapshot", 10)
+        assert [d["symbol"] for d in snap["data"]] == ["BTCUSDT"]
+        deadline = time.monotonic() + 10
+        while True:  # once the cache is on Redis again, a new analysis is pushed
+            refresh(client, "BTCUSDT")
+            try:
+                event, _ = recv_until(ws, lambda m: m["type"] == "analysis", 1.5)
+                break
+            except AssertionError:
+                assert time.monotonic() < deadline, "no event after Redis came back"
+        assert event["data"]["symbol"] == "BTCUSDT" and event["seq"] >= 1
+
+
+# --- SSE ---------------------------------------------------------------------------
+
+
+def sse_events(lines: Iterator[str], count: int) -> list[dict[str, str]]:
+    """The next ``count`` events (id/event/data) of an SSE stream; comments are skipped."""
+    out: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    for line in lines:
+        if line == "":
+            if "event" in current:
+                out.append(current)
+                if len(out) == count:
+                    return out
+            current = {}
+        elif not line.startswith(":"):
+            name, _, value = line.partition(": ")
+            current[name] = value
+    raise AssertionError(f"stream ended after {len(out)} events")
+
+
+def test_sse_streams_and_resumes_with_last_event_id(push_app: Callable[..., Any]) -> None:
+    with push_app(PUSH_HEARTBEAT_SECONDS=1) as client:
+        refresh(client, "BTCUSDT")
+        params = {"channels": "signals", "symbols": "BTCUSDT,ETHUSDT"}
+        with client.stream("GET", "/api/stream", params=params) as r:
+            assert r.status_code == 200
+            assert r.headers["content-type"].startswith("text/event-stream")
+            lines = r.iter_lines()
+            sub, snap = sse_events(lines, 2)
+            assert sub["event"] == "subscribed" and "id" not in sub
+            assert snap["event"] == "snapshot" and snap["id"].startswith("signals:")
+            refresh(client, "ETHUSDT")
+            (event,) = sse_events(lines, 1)
+            seq = int(snap["id"].split(":")[1])
+            assert event["event"] == "analysis" and event["id"] == f"signals:{seq + 1}"
+            assert json.loads(event["data"])["data"]["symbol"] == "ETHUSDT"
+        refresh(client, "BTCUSDT")
+        refresh(client, "SOLUSDT")  # out of scope
+        refresh(client, "ETHUSDT")
+        headers = {"Last-Event-ID": event["id"]}
+        with client.stream("GET", "/api/stream", params=params, headers=headers) as r:
+            lines = r.iter_lines()
+            _sub, a, b = sse_events(lines, 3)
+            assert (a["event"], b["event"]) == ("analysis", "analysis")
+            assert [a["id"], b["id"]] == [f"signals:{seq + 2}", f"signals:{seq + 4}"]
+            raw = []
+            for line in lines:  # a heartbeat comment comes within PUSH_HEARTBEAT_SECONDS
+                raw.append(line)
+                if line.startswith(": heartbeat"):
+                    break
+            assert raw[-1].startswith(": heartbeat")
+
+
+def test_sse_with_several_channels_carries_every_position(push_app: Callable[..., Any]) -> None:
+    with push_app() as client:
+        params = {"channels": "signals,funding", "symbols": "BTCUSDT"}
+        with client.stream("GET", "/api/stream", params=params) as r:
+            _sub, s1, s2 = sse_events(r.iter_lines(), 3)
+        assert s1["id"].startswith("signals:") and "," not in s1["id"]
+        assert s2["id"].startswith(s1["id"] + ",funding:")
+        with client.stream("GET", "/api/stream", params=params,
+                           headers={"Last-Event-ID": s2["id"]}) as r:  # fmt: skip
+            refresh(client, "BTCUSDT")
+            _sub, event = sse_events(r.iter_lines(), 2)  # no snapshots: nothing was missed
+        assert event["event"] == "analysis"
+
+
+@pytest.mark.parametrize(
+    ("params", "headers", "fragment"),
+    [
+        ({"channels": "signals,ohlcv"}, {}, "ohlcv"),
+        ({"channels": ""}, {}, "empty"),
+        ({"symbols": "NOPEUSDT"}, {}, "NOPEUSDT"),
+        ({"symbols": "BTC/USDT/X"}, {}, "BTCUSDTX"),
+        ({"symbols": "!!"}, {}, "invalid symbol"),
+        ({"timeframes": "2h"}, {}, "2h"),
+        ({}, {"Last-Event-ID": "signals:abc"}, "Last-Event-ID"),
+        ({}, {"Last-Event-ID": "funding:3"}, "Last-Event-ID"),
+        ({"last_event_id": "signals:-1"}, {}, "Last-Event-ID"),
+        ({"symbols": "A" * 9000}, {}, ""),
+    ],
+)
+def test_sse_hostile_queries_are_4xx_with_the_envelope(
+    app_client: AppFactory, params: dict[str, str], headers: dict[str, str], fragment: str
+) -> None:
+    with app_client(REDIS_ENABLED=False) as client:
+        r = client.get("/api/stream", params=params, headers=headers)
+        assert 400 <= r.status_code < 500, r.text
+        body = r.json()
+        assert body["code"] == 0 and body["data"] is None
+        text = json.dumps(body)
+        assert fragment in text and "Traceback" not in text
