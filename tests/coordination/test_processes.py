@@ -133,6 +133,20 @@ def test_replicas_run_each_cycle_once_and_a_killed_leader_is_replaced_within_the
         workers = {s["worker"] for s in last["shards"]["shards"]}
         assert workers <= set(g.worker_ids())
 
+        # the workers' events reach the push clients of every API replica, alike
+        streams = [push_events(url, count=SYMBOLS) for _, url in g.apis[:2]]
+        for t in streams:
+            t.join(60)
+        got = [t.events for t in streams]
+        assert all(len(e) >= SYMBOLS for e in got), [len(e) for e in got]
+        by_seq = [dict(e) for e in got]
+        common = sorted(set(by_seq[0]) & set(by_seq[1]))
+        assert len(common) >= SYMBOLS // 2
+        assert all(by_seq[0][q] == by_seq[1][q] for q in common)  # one stream, every replica
+        seqs = [seq for seq, _ in got[0]]
+        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+        assert {sym for _, sym in got[0]} <= set(g.state()["status"]["symbols"])
+
         # workers yield the CPU to serving on a shared host (WORKER_NICE, default 10)
         for w in g.workers:
             stat = Path(f"/proc/{w.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -198,6 +212,32 @@ def test_replicas_run_each_cycle_once_and_a_killed_leader_is_replaced_within_the
         assert misses == []
         body = httpx.get(f"{api}{API}/signals").json()["data"]
         assert body["missing"] == [] and body["count"] == len(symbols)
+
+
+class push_events(threading.Thread):  # noqa: N801 - used like a function
+    """Subscribes to ``url``'s /ws for signals and keeps (seq, symbol) of the first
+    ``count`` analysis events (the replica computes nothing: they are the workers')."""
+
+    def __init__(self, url: str, *, count: int) -> None:
+        super().__init__(daemon=True)
+        self.url = url.replace("http://", "ws://") + "/ws"
+        self.count = count
+        self.events: list[tuple[int, str]] = []
+        self.ready = threading.Event()
+        self.start()
+        assert self.ready.wait(10), "no subscription"
+
+    def run(self) -> None:
+        from websockets.sync.client import connect
+
+        with connect(self.url, max_size=None) as ws:
+            ws.send(json.dumps({"type": "subscribe", "channels": ["signals"]}))
+            while len(self.events) < self.count:
+                msg = json.loads(ws.recv(timeout=30))
+                if msg["type"] == "snapshot":
+                    self.ready.set()
+                elif msg["type"] == "analysis":
+                    self.events.append((msg["seq"], msg["data"]["symbol"]))
 
 
 class KeyspaceCounter:
