@@ -134,7 +134,7 @@ def test_replicas_run_each_cycle_once_and_a_killed_leader_is_replaced_within_the
         assert workers <= set(g.worker_ids())
 
         # the workers' events reach the push clients of every API replica, alike
-        streams = [push_events(url, count=SYMBOLS) for _, url in g.apis[:2]]
+        streams = [PushEvents(url, count=SYMBOLS) for _, url in g.apis[:2]]
         for t in streams:
             t.join(60)
         got = [t.events for t in streams]
@@ -214,7 +214,7 @@ def test_replicas_run_each_cycle_once_and_a_killed_leader_is_replaced_within_the
         assert body["missing"] == [] and body["count"] == len(symbols)
 
 
-class push_events(threading.Thread):  # noqa: N801 - used like a function
+class PushEvents(threading.Thread):
     """Subscribes to ``url``'s /ws for signals and keeps (seq, symbol) of the first
     ``count`` analysis events (the replica computes nothing: they are the workers')."""
 
