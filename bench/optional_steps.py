@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench import latency_while_computing, scale_out
+from bench import latency_while_computing, scale_out, signal_lag
 
 # name -> (heading prefix of its section, the run that returns the section)
 STEPS: dict[str, tuple[str, Callable[[], str]]] = {
@@ -30,6 +30,7 @@ STEPS: dict[str, tuple[str, Callable[[], str]]] = {
         latency_while_computing.HEADING,
         lambda: latency_while_computing.section(latency_while_computing.main([])),
     ),
+    "signal-lag": (signal_lag.HEADING, lambda: signal_lag.section(signal_lag.main([]))),
 }
 
 
@@ -77,3 +78,11 @@ def sections(argv: Sequence[str], previous: Path) -> str:
             else f"## {heading}\n\nNot measured yet: `python bench/run_all.py --with {name}`.\n"
         )
     return "\n".join(out)
+
+
+def replace_section(path: Path, heading: str, section: str) -> None:
+    """Write ``section`` over the ``## {heading}...`` section of ``path`` (appended if absent)."""
+    text = path.read_text() if path.exists() else ""
+    old = kept_section(text, heading)
+    body = section.rstrip() + "\n"
+    path.write_text(text.rstrip() + "\n\n" + body if old is None else text.replace(old, body, 1))

@@ -1,4 +1,4 @@
-"""``perpwatch`` command line: serve, emulator, analyze, refresh."""
+"""``perpwatch`` command line: serve, emulator, analyze, refresh, watch."""
 
 from __future__ import annotations
 
@@ -49,6 +49,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             port=settings.port,
             log_config=logging_config(settings.log_level),
             access_log=False,
+            # push frames are small and go to many clients: compressing each one for each
+            # client costs far more CPU than it saves bandwidth (a proxy may compress)
+            ws_per_message_deflate=False,
         )
     return 0
 
@@ -129,6 +132,45 @@ def cmd_trigger(args: argparse.Namespace) -> int:
     return trigger_task(
         url, args.what, wait=args.wait, fast=args.fast, timeout_s=args.timeout, api_key=key
     )
+
+
+DEFAULT_WATCH_URL = "http://127.0.0.1:5000"
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from perpwatch.cli_watch import WatchOptions, parse_channels, run_watch
+    from perpwatch.errors import InvalidInput
+    from perpwatch.push.watch import WatchRefused, ws_url
+    from perpwatch.symbols import normalize_symbol
+
+    try:
+        channels = parse_channels(args.channels)
+        symbols = frozenset(normalize_symbol(s) for s in args.symbols) if args.symbols else None
+    except (ValueError, InvalidInput) as e:
+        raise ConfigError(str(e)) from None
+    if args.changes_only and "signals" not in channels:
+        raise ConfigError("--changes-only needs the signals channel")
+    ws_url(args.url)  # an invalid URL is a ConfigError before anything starts
+    opts = WatchOptions(
+        url=args.url,
+        channels=channels,
+        symbols=symbols,
+        timeframes=frozenset([args.timeframe]) if args.timeframe else None,
+        token=args.token or os.environ.get("PERPWATCH_API_KEY") or None,
+        json=args.json,
+        changes_only=args.changes_only,
+        exit_after=args.exit_after,
+    )
+    try:
+        return asyncio.run(run_watch(opts))
+    except WatchRefused as e:
+        print(f"perpwatch watch: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+    except BrokenPipeError:  # piped into head & co.: they have what they wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -216,6 +258,28 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--url", help="perpwatch base URL (default http://HOST:PORT)")
     sp.add_argument("--timeout", type=float, default=600.0, help="seconds to wait at most")
     sp.set_defaults(func=cmd_trigger)
+
+    sp = sub.add_parser(
+        "watch",
+        help="follow a running perpwatch's live push (/ws): a live table, or JSON lines",
+        description="Connect to the /ws push endpoint of a running perpwatch and print its "
+        "events; on a disconnect, reconnect with backoff and resume where it left off.",
+    )
+    sp.add_argument("symbols", nargs="*", metavar="SYMBOL", help="only these (default: all)")
+    sp.add_argument(
+        "--changes-only", action="store_true", help="only signal changes (BUY/SELL/HOLD, cross)"
+    )
+    sp.add_argument("--json", action="store_true", help="one server message per line, as sent")
+    sp.add_argument(
+        "--url", default=DEFAULT_WATCH_URL, help="perpwatch base URL (default %(default)s)"
+    )
+    sp.add_argument("--token", help="the API key (default: $PERPWATCH_API_KEY)")
+    sp.add_argument(
+        "--channels", default="signals", help="any of signals,funding,arbitrage (default signals)"
+    )
+    sp.add_argument("--timeframe", metavar="TF", help="only this timeframe (default: all)")
+    sp.add_argument("--exit-after", type=int, metavar="N", help=argparse.SUPPRESS)
+    sp.set_defaults(func=cmd_watch)
 
     sp = sub.add_parser(
         "worker", help="work on refresh shards and tasks from Redis; a scheduler candidate"

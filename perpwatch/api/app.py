@@ -14,6 +14,7 @@ from perpwatch.api.middleware.body_limit import BodyLimitMiddleware
 from perpwatch.api.middleware.hit_fast_path import HitFastPath
 from perpwatch.api.openapi import PerpwatchAPI
 from perpwatch.api.routers import funding_monitor, gainer_analysis, health, push, tasks
+from perpwatch.api.routers.push import PushSocket
 from perpwatch.api.security import ApiSecurity
 from perpwatch.runtime import open_runtime
 from perpwatch.settings import Settings
@@ -47,11 +48,16 @@ def create_app(settings: Settings) -> FastAPI:
     # the last added runs first: CORS (answers preflights), then the body limit
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     # plain cache hits are answered in front of all of it, before FastAPI runs (see the module)
-    app.front = HitFastPath(
-        app.framework,
+    # and so is the push WebSocket (/ws), whose fan-out sends straight to the server
+    app.front = PushSocket(
+        HitFastPath(
+            app.framework,
+            runtime=lambda: app.state.runtime,
+            max_body_bytes=settings.max_body_bytes,
+            cors=bool(settings.cors_origins),
+        ),
         runtime=lambda: app.state.runtime,
-        max_body_bytes=settings.max_body_bytes,
-        cors=bool(settings.cors_origins),
+        key_digest=security.key_digest,
     )
     if settings.cors_origins:
         app.add_middleware(

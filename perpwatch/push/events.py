@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Literal, get_args
+from typing import Literal, NamedTuple, get_args
 
 Channel = Literal["signals", "funding", "arbitrage"]
 CHANNELS: tuple[Channel, ...] = get_args(Channel)
@@ -16,6 +16,20 @@ CHANNEL_OF: dict[EventType, Channel] = {
     "funding": "funding",
     "arbitrage": "arbitrage",
 }
+
+
+class Item(NamedTuple):
+    """A frame to send, with what an SSE stream needs to know of it."""
+
+    frame: str
+    type: str
+    channel: Channel | None  # None: a control message
+    seq: int
+    message: dict[str, str] | None = None  # its ASGI message, when shared (an event's)
+
+    def asgi(self) -> dict[str, str]:
+        """The ASGI message that sends this frame over a WebSocket."""
+        return self.message or {"type": "websocket.send", "text": self.frame}
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +45,14 @@ class Event:
     ts_ms: int
     data: str
     frame: str = field(init=False, repr=False, compare=False)
+    # what a session queues to send it: one item (and one ASGI message) for every client
+    item: Item = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "frame", event_frame(self))
+        frame = event_frame(self)
+        object.__setattr__(self, "frame", frame)
+        message = {"type": "websocket.send", "text": frame}
+        object.__setattr__(self, "item", Item(frame, self.type, self.channel, self.seq, message))
 
 
 def event_frame(e: Event) -> str:

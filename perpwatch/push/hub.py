@@ -158,15 +158,17 @@ class Hub:
                 continue
             if events[0].seq != pos + 1:
                 self._resync(channel)
-            for event in events:
-                self._deliver(event)
+            self._deliver(events)
             pos = events[-1].seq
             self.position[channel] = pos
 
-    def _deliver(self, e: Event) -> None:
+    def _deliver(self, events: list[Event]) -> None:
+        """Every event of a batch to every session, each session's sender woken once."""
         for session in tuple(self.sessions):
-            session.offer(e)
-        self.delivered += 1
+            for e in events:
+                session.offer(e, wake=False)
+            session.wake()
+        self.delivered += len(events)
 
     def _resync(self, channel: Channel) -> None:
         self.resyncs += 1

@@ -18,10 +18,10 @@ import collections
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 from perpwatch.errors import CacheUnavailable
-from perpwatch.push.events import Channel, Event, control_frame
+from perpwatch.push.events import Channel, Event, Item, control_frame
 from perpwatch.push.subscription import Subscribe
 
 RESET_WINDOW_S = 30.0
@@ -50,15 +50,6 @@ class Source(Protocol):
 
     async def replay(self, channel: Channel, since: int, *, limit: int) -> list[Event] | None:
         """The retained events after ``since`` (None: some are gone)."""
-
-
-class Item(NamedTuple):
-    """A frame to send, with what an SSE stream needs to know of it."""
-
-    frame: str
-    type: str
-    channel: Channel | None  # None: a control message
-    seq: int
 
 
 class Overflow(Exception):
@@ -92,7 +83,9 @@ class Session:
 
     # --- fed by the hub (synchronous: no await between check and append) ---------------
 
-    def offer(self, e: Event) -> None:
+    def offer(self, e: Event, *, wake: bool = True) -> None:
+        """Take ``e`` if the subscription wants it; ``wake=False`` leaves waking the sender
+        to :meth:`wake` (once for a batch of events)."""
         scope = self.scopes.get(e.channel)
         if scope is None or not scope.matches(e) or e.channel in self._reset_channels:
             return  # (a channel waiting for its reset: the snapshot after it covers this)
@@ -106,15 +99,22 @@ class Session:
         if e.seq <= self.position.get(e.channel, 0):
             return
         self.position[e.channel] = e.seq
-        self.put(Item(e.frame, e.type, e.channel, e.seq))
+        self.put(e.item, wake=wake)
 
-    def put(self, item: Item) -> None:
-        if len(self._queue) >= self._queue_max:
+    def put(self, item: Item, *, wake: bool = True) -> None:
+        queue = self._queue
+        if len(queue) >= self._queue_max:
             self._overflow()
             return
-        self._queue.append(item)
-        self.peak_queued = max(self.peak_queued, len(self._queue))
-        self._wakeup.set()
+        queue.append(item)
+        if len(queue) > self.peak_queued:
+            self.peak_queued = len(queue)
+        if wake:
+            self._wakeup.set()
+
+    def wake(self) -> None:
+        if self._queue and not self._wakeup.is_set():
+            self._wakeup.set()
 
     def resync(self, channel: Channel) -> None:
         """The hub lost events of ``channel`` (a Redis outage, a gap): reset, snapshot."""
@@ -178,7 +178,7 @@ class Session:
                 for e in replay:
                     position = max(position, e.seq)
                     if scope.matches(e):
-                        self.put(Item(e.frame, e.type, channel, e.seq))
+                        self.put(e.item)
             else:
                 position, frame = await self._source.snapshot(channel, scope)
                 self.put(Item(frame, "snapshot", channel, position))
@@ -223,6 +223,13 @@ class Session:
             except TimeoutError:
                 return None
 
+    def pop_ready(self) -> Item | None:
+        """The next queued item when nothing else (a reset, a close) comes first."""
+        if self._queue and not self.doomed and not self._reset_channels:
+            self.sent += 1
+            return self._queue.popleft()
+        return None
+
     @property
     def queued(self) -> int:
         return len(self._queue)
@@ -248,3 +255,5 @@ async def pump(
         item = await session.next_item(next_beat - now)
         if item is not None:
             await send(item)
+            while (item := session.pop_ready()) is not None:  # the rest, without waiting
+                await send(item)

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from perpwatch.push.bus import MemoryBus
-from perpwatch.push.events import CHANNELS, Channel, Event, EventType
+from perpwatch.push.events import CHANNELS, Channel, Event, EventType, Item
 from perpwatch.push.hub import Hub
-from perpwatch.push.session import RESET_WINDOW_S, Item, Overflow, Scope, Session, pump
+from perpwatch.push.session import RESET_WINDOW_S, Overflow, Scope, Session, pump
 from perpwatch.push.subscription import Subscribe
 
 STATE: dict[Channel, list[str]] = {

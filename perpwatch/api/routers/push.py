@@ -15,18 +15,18 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, cast
 
-from fastapi import APIRouter, Header, Query, Request, WebSocket
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.requests import HTTPConnection
-from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocketDisconnect, WebSocketState
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from perpwatch.api.envelope import error
 from perpwatch.api.responses import errors
-from perpwatch.push.events import Channel, control_frame
+from perpwatch.push.events import Channel, Item, control_frame
 from perpwatch.push.gate import Credential, Refusal, credential
 from perpwatch.push.service import Push
-from perpwatch.push.session import Item, Overflow, Session, pump
+from perpwatch.push.session import Overflow, Session, pump
 from perpwatch.push.subscription import (
     BadMessage,
     Ping,
@@ -48,6 +48,7 @@ MESSAGE_BURST = 40.0
 
 
 def _push(conn: HTTPConnection) -> tuple[Runtime, Push]:
+    """The runtime and push of a request routed by the framework (SSE)."""
     runtime = cast(Runtime, conn.app.state.runtime)
     push = runtime.push
     if push is None or push.hub is None:  # pragma: no cover - every serve runtime has one
@@ -55,8 +56,9 @@ def _push(conn: HTTPConnection) -> tuple[Runtime, Push]:
     return runtime, push
 
 
-def _admission(conn: HTTPConnection, push: Push) -> tuple[str, Credential, Refusal | None]:
-    key_digest = conn.app.state.security.key_digest
+def _admission(
+    conn: HTTPConnection, push: Push, key_digest: bytes | None
+) -> tuple[str, Credential, Refusal | None]:
     cred = credential(key_digest, conn.query_params.get("token"), conn.headers.get("authorization"))
     ip = conn.client.host if conn.client is not None else "unknown"
     return ip, cred, push.gate.admit(ip, cred)
@@ -85,12 +87,32 @@ def _error_item(msg: str) -> Item:
 # --- WebSocket ---------------------------------------------------------------------------
 
 
-@router.websocket("/ws")
-async def websocket_push(ws: WebSocket) -> None:
-    _runtime, push = _push(ws)
+class PushSocket:
+    """``GET /ws`` as a pure ASGI app, in front of the framework (the app's ``front``): the
+    fan-out sends each event's one shared ASGI message straight to the server, without
+    Starlette's per-message wrappers (they cost as much as the send, times every client)."""
+
+    def __init__(self, app: ASGIApp, *, runtime: Callable[[], Runtime], key_digest: bytes | None):
+        self.app = app
+        self.runtime = runtime
+        self.key_digest = key_digest
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket" or scope["path"] != "/ws":
+            await self.app(scope, receive, send)
+            return
+        await websocket_push(WebSocket(scope, receive, send), send, self.runtime(), self.key_digest)
+
+
+async def websocket_push(
+    ws: WebSocket, raw_send: Send, runtime: Runtime, key_digest: bytes | None
+) -> None:
+    push = runtime.push
+    if push is None or push.hub is None:  # pragma: no cover - every serve runtime has one
+        await ws.close(code=1011)
+        return
     hub = push.hub
-    assert hub is not None
-    ip, cred, refusal = _admission(ws, push)
+    ip, cred, refusal = _admission(ws, push, key_digest)
     if refusal is not None:
         await _refuse(ws, refusal)
         return
@@ -101,7 +123,7 @@ async def websocket_push(ws: WebSocket) -> None:
         hub.join(session)
 
         async def send(item: Item) -> None:
-            await ws.send_text(item.frame)
+            await raw_send(item.asgi())
 
         sender = asyncio.create_task(
             pump(session, send, heartbeat_s=push.heartbeat_s, heartbeat=_heartbeat),
@@ -202,7 +224,7 @@ async def sse_push(
         await check_symbols(push, syms)
     except BadMessage as e:
         return error(400, str(e))
-    ip, cred, refusal = _admission(request, push)
+    ip, cred, refusal = _admission(request, push, request.app.state.security.key_digest)
     if refusal is not None:
         headers = {"Retry-After": "5"} if refusal.status in (429, 503) else None
         return error(refusal.status, refusal.reason, headers=headers)
