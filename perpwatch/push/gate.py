@@ -1,9 +1,10 @@
 """Who may hold a push connection: the API key when one is set, and connection limits.
 
 Reads are open, as in REST. With ``API_KEY`` set, a client may present it as
-``?token=`` or ``Authorization: Bearer``; a wrong one is refused. A client without it is
-held to ``PUSH_MAX_ANON_CONNECTIONS_PER_IP`` connections per address. Every process holds
-at most ``PUSH_MAX_CONNECTIONS``.
+``?token=`` or ``Authorization: Bearer``; a wrong one is refused, and a client without it
+is held to ``PUSH_MAX_ANON_CONNECTIONS_PER_IP`` connections per address. Without
+``API_KEY`` nothing is protected (credentials are ignored, as in REST) and there is no
+per-address limit. Every process holds at most ``PUSH_MAX_CONNECTIONS``.
 """
 
 from __future__ import annotations
@@ -14,19 +15,20 @@ import hmac
 from dataclasses import dataclass
 from typing import Literal
 
-Credential = Literal["key", "anonymous", "wrong"]
+Credential = Literal["key", "anonymous", "wrong", "open"]
 
 
 def credential(key_digest: bytes | None, token: str | None, header: str | None) -> Credential:
-    """What the client presented: the valid key, nothing, or something wrong."""
+    """What the client presented: the valid key, nothing, or something wrong; ``open``
+    when no key is set (whatever was sent)."""
+    if key_digest is None:
+        return "open"
     presented: str | None = token
     if presented is None and header is not None:
         scheme, _, value = header.strip().partition(" ")
         presented = value.strip() if scheme.lower() == "bearer" else header.strip()
     if presented is None or presented == "":
         return "anonymous"
-    if key_digest is None:
-        return "wrong"  # no key is set: whatever was sent cannot be right
     digest = hashlib.sha256(presented.encode("utf-8", "surrogatepass")).digest()
     return "key" if hmac.compare_digest(digest, key_digest) else "wrong"
 

@@ -37,7 +37,7 @@ def test_the_key(token: str | None, header: str | None) -> None:
 )
 def test_nothing_presented_is_anonymous(token: str | None, header: str | None) -> None:
     assert credential(DIGEST, token, header) == "anonymous"
-    assert credential(None, token, header) == "anonymous"  # no key set: reads are open
+    assert credential(None, token, header) == "open"  # no key set: everything is open
 
 
 @pytest.mark.parametrize(
@@ -57,9 +57,14 @@ def test_something_else_is_wrong(token: str | None, header: str | None) -> None:
     assert credential(DIGEST, token, header) == "wrong"
 
 
-def test_any_credential_is_wrong_when_no_key_is_set() -> None:
-    assert credential(None, KEY, None) == "wrong"
-    assert credential(None, None, f"Bearer {KEY}") == "wrong"
+def test_credentials_are_ignored_when_no_key_is_set() -> None:
+    """As in REST: without API_KEY nothing is protected, so nothing sent can be wrong."""
+    assert credential(None, KEY, None) == "open"
+    assert credential(None, None, f"Bearer {KEY}") == "open"
+    gate = Gate(max_anon_per_ip=1, max_connections=3)
+    assert [gate.admit("10.0.0.1", "open") for _ in range(3)] == [None, None, None]
+    refusal = gate.admit("10.0.0.1", "open")  # only the process-wide limit applies
+    assert refusal is not None and refusal.status == 503
 
 
 # --- Gate ----------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from perpwatch.api.envelope import error
+from perpwatch.api.openapi import AUTH_CONDITIONAL
 from perpwatch.api.responses import errors
 from perpwatch.push.events import Channel, Item, control_frame
 from perpwatch.push.gate import Credential, Refusal, credential
@@ -201,6 +202,7 @@ async def _receive(ws: WebSocket, session: Session, push: Push) -> None:
         "comes first. Without it, each channel starts with a `snapshot`."
     ),
     response_class=StreamingResponse,
+    openapi_extra=AUTH_CONDITIONAL,
     response_model=None,
     responses={200: {"content": {"text/event-stream": {}}}, **errors(400, 401, 429, 503)},
 )
