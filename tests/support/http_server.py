@@ -10,7 +10,8 @@ from perpwatch.emulator.server import serve_in_thread
 
 
 @contextmanager
-def serve_app(app: Any) -> Iterator[str]:
-    """Yield the base URL (``http://127.0.0.1:PORT``) while ``app`` serves, lifespan included."""
-    with serve_in_thread(app, lifespan="on") as url:
+def serve_app(app: Any, *, port: int = 0) -> Iterator[str]:
+    """Yield the base URL (``http://127.0.0.1:PORT``) while ``app`` serves, lifespan included
+    (``port=0``: a free one)."""
+    with serve_in_thread(app, port=port, lifespan="on") as url:
         yield url
