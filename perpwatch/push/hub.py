@@ -18,10 +18,12 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Protocol
 
 from perpwatch.errors import CacheUnavailable
 from perpwatch.push.bus import EventBus
+from perpwatch.push.cuts import cut_for
 from perpwatch.push.events import CHANNELS, Channel, Event, snapshot_frame
 from perpwatch.push.session import Scope, Session
 from perpwatch.push.status import PushStatus
@@ -158,14 +160,43 @@ class Hub:
                 continue
             if events[0].seq != pos + 1:
                 self._resync(channel)
-            self._deliver(events)
+            self._deliver(channel, events, await self._cuts(channel, events))
             pos = events[-1].seq
             self.position[channel] = pos
 
-    def _deliver(self, events: list[Event]) -> None:
-        """Every event of a batch to every session, each session's sender woken once."""
+    async def _cuts(
+        self, channel: Channel, events: list[Event]
+    ) -> dict[frozenset[str], list[Event]]:
+        """A channel of whole tables (funding, arbitrage): its events cut to each distinct
+        set of symbols that sessions subscribed to, in a thread (tables are large)."""
+        cut = cut_for(channel)
+        if cut is None:
+            return {}
+        wanted: set[frozenset[str]] = set()
+        for session in self.sessions:
+            scope = session.scopes.get(channel)
+            if scope is not None and scope.symbols is not None:
+                wanted.add(scope.symbols)
+        if not wanted:
+            return {}
+
+        def build() -> dict[frozenset[str], list[Event]]:
+            return {s: [replace(e, data=cut(e.data, s)) for e in events] for s in wanted}
+
+        return await asyncio.to_thread(build)
+
+    def _deliver(
+        self, channel: Channel, events: list[Event], cuts: dict[frozenset[str], list[Event]]
+    ) -> None:
+        """Every event of a batch to every session (cut to its symbols where the channel's
+        events are whole tables), each session's sender woken once."""
         for session in tuple(self.sessions):
-            for e in events:
+            batch = events
+            if cuts:
+                scope = session.scopes.get(channel)
+                if scope is not None and scope.symbols is not None:
+                    batch = cuts.get(scope.symbols, events)
+            for e in batch:
                 session.offer(e, wake=False)
             session.wake()
         self.delivered += len(events)

@@ -13,28 +13,14 @@ Texts are passed on as stored; only a cut by symbols decodes, and it runs in a t
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from perpwatch.analysis.service import AnalysisService
 from perpwatch.cache.failover import FailoverCache
 from perpwatch.constants import FUNDING_ARBITRAGE_KEY, funding_rates_key
+from perpwatch.push.cuts import cut_arbitrage, cut_table
 from perpwatch.push.events import Channel
 from perpwatch.push.session import Scope
-
-
-def cut_table(text: str, symbols: frozenset[str]) -> str:
-    doc: Any = json.loads(text)
-    doc["rows"] = {s: row for s, row in doc.get("rows", {}).items() if s in symbols}
-    return json.dumps(doc, separators=(",", ":"))
-
-
-def cut_arbitrage(text: str, symbols: frozenset[str]) -> str:
-    doc: Any = json.loads(text)
-    doc["opportunities"] = [o for o in doc.get("opportunities", []) if o["symbol"] in symbols]
-    doc["count"] = len(doc["opportunities"])
-    return json.dumps(doc, separators=(",", ":"))
 
 
 class CacheState:

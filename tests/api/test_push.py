@@ -472,3 +472,26 @@ def test_sse_hostile_queries_are_4xx_with_the_envelope(
         assert body["code"] == 0 and body["data"] is None
         text = json.dumps(body)
         assert fragment in text and "Traceback" not in text
+
+
+def test_funding_events_are_cut_to_the_subscribed_symbols(push_app: Callable[..., Any]) -> None:
+    with (
+        push_app() as client,
+        connect(ws_url(client), max_size=None) as some,
+        connect(ws_url(client), max_size=None) as every,
+    ):
+        subscribe(some, channels=["funding"], symbols=["BTCUSDT", "ETHUSDT"])
+        subscribe(every, channels=["funding"])
+        assert recv(some)["type"] == recv(every)["type"] == "snapshot"
+        r = client.get("/funding_monitor/latest-rates-async")
+        assert r.status_code == 200, r.text
+        cut, _ = recv_until(some, lambda m: m["type"] == "funding", 30)
+        whole, _ = recv_until(every, lambda m: m["type"] == "funding", 30)
+        assert cut["seq"] == whole["seq"] and cut["data"]["exchange"] == whole["data"]["exchange"]
+        assert sorted(cut["data"]["rows"]) == ["BTCUSDT", "ETHUSDT"]
+        assert len(whole["data"]["rows"]) > 100
+        assert cut["data"]["rows"]["BTCUSDT"] == whole["data"]["rows"]["BTCUSDT"]
+        snap_some = subscribe(some, channels=["funding"], symbols=["BTCUSDT"])
+        assert snap_some["symbols"] == ["BTCUSDT"]
+        snap = recv(some)  # the snapshot is cut the same way
+        assert snap["type"] == "snapshot" and list(snap["data"][0]["rows"]) == ["BTCUSDT"]
