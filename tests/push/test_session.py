@@ -276,9 +276,11 @@ async def test_scope_filters_by_symbol_and_timeframe(world: World) -> None:
     await world.publish("analysis", symbol="BTCUSDT", timeframe="1h")
     await world.publish("signal_change", symbol="ETHUSDT", timeframe="1h")
     wanted.append(await world.publish("analysis", symbol="BTCUSDT", timeframe="15m"))
-    funding = await world.publish("funding")  # no symbol: a funding table goes to everyone
-    items = await drain(session)
-    assert [i.frame for i in items] == [*(w.frame for w in wanted), funding.frame]
+    funding = await world.publish("funding")  # no symbol: a funding table goes to everyone,
+    items = await drain(session)  # its rows cut to the session's symbols
+    assert [i.frame for i in items[:-1]] == [w.frame for w in wanted]
+    assert items[-1].seq == funding.seq and items[-1].type == "funding"
+    assert json.loads(items[-1].frame)["data"] == {**json.loads(funding.data), "rows": {}}
     assert session.position == {"signals": 6, "funding": 1}
 
 
