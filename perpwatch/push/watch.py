@@ -22,9 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from pydantic import ValidationError
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from perpwatch.analysis.models import SignalChange
 from perpwatch.errors import ConfigError, PerpwatchError
 from perpwatch.push.events import CHANNELS, Channel
 
@@ -87,41 +89,18 @@ class SignalRow:
         return max(0.0, now - self.timestamp_ms / 1000)
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    """A ``signal_change`` event: the recommendation or the HAMA cross changed."""
+class Change(SignalChange):
+    """A ``signal_change`` event as received: the event's data (its one model), with the
+    event's ``seq`` and when it arrived (by this client's clock)."""
 
-    symbol: str
-    timeframe: str
-    from_: str
-    to: str
-    cross_from: int
-    cross_to: int
-    changed: tuple[str, ...]
-    confidence: float
-    candle_close_time: str
-    computed_at: str
     seq: int
     received_at: float
 
     @classmethod
     def of(cls, data: Mapping[str, Any], seq: int, received_at: float) -> Change | None:
         try:
-            return cls(
-                symbol=str(data["symbol"]),
-                timeframe=str(data["timeframe"]),
-                from_=str(data["from"]),
-                to=str(data["to"]),
-                cross_from=int(data["cross_from"]),
-                cross_to=int(data["cross_to"]),
-                changed=tuple(str(c) for c in data.get("changed", ())),
-                confidence=float(data["confidence"]),
-                candle_close_time=str(data.get("candle_close_time", "")),
-                computed_at=str(data.get("computed_at", "")),
-                seq=seq,
-                received_at=received_at,
-            )
-        except (KeyError, TypeError, ValueError):
+            return cls.model_validate({**data, "seq": seq, "received_at": received_at})
+        except ValidationError:
             return None
 
 
