@@ -495,3 +495,68 @@ def test_funding_events_are_cut_to_the_subscribed_symbols(push_app: Callable[...
         assert snap_some["symbols"] == ["BTCUSDT"]
         snap = recv(some)  # the snapshot is cut the same way
         assert snap["type"] == "snapshot" and list(snap["data"][0]["rows"]) == ["BTCUSDT"]
+
+
+def test_a_changed_recommendation_publishes_a_signal_change(
+    app_client: AppFactory, redis_url: str, redis_sync: Callable[..., Any]
+) -> None:
+    """The cached analysis says otherwise than the next one: one ``signal_change`` event,
+    after the ``analysis`` event, with both recommendations and cross directions."""
+    with app_client(REDIS_URL=redis_url) as client:
+        refresh(client, "BTCUSDT")
+        r = redis_sync()
+        doc = json.loads(r.get("hama:analysis:BTCUSDT"))
+        real_rec = doc["hama_analysis"]["recommendation"]
+        real_cross = doc["hama_analysis"]["signals"]["last_cross_direction"]
+        fake = {"BUY": "SELL", "SELL": "HOLD", "HOLD": "BUY"}[real_rec]
+        doc["hama_analysis"]["recommendation"] = fake  # as if the last one had said that
+        doc["hama_analysis"]["signals"]["last_cross_direction"] = -real_cross or 1
+        r.set("hama:analysis:BTCUSDT", json.dumps(doc, separators=(",", ":")), ex=300)
+        with connect(ws_url(client)) as ws:
+            subscribe(ws, channels=["signals"], symbols=["BTCUSDT"])
+            recv(ws)  # snapshot
+            refresh(client, "BTCUSDT")
+            analysis, change = recv(ws), recv(ws)
+            assert analysis["type"] == "analysis" and change["type"] == "signal_change"
+            assert change["seq"] == analysis["seq"] + 1
+            data = change["data"]
+            assert (data["from"], data["to"]) == (fake, real_rec)
+            assert (data["cross_from"], data["cross_to"]) == (-real_cross or 1, real_cross)
+            assert data["changed"] == ["recommendation", "cross"]
+            assert data["candle_close_time"] == analysis["data"]["candle_close_time"]
+            assert data["computed_at"] == analysis["data"]["timestamp"]
+            refresh(client, "BTCUSDT")  # the same signal again: an analysis, no change
+            assert recv(ws)["type"] == "analysis"
+            ws.send('{"type": "ping"}')
+            assert recv(ws)["type"] == "pong"
+
+
+def test_a_funding_refresh_of_several_exchanges_publishes_the_arbitrage_view(
+    app_client: AppFactory, redis_url: str
+) -> None:
+    from perpwatch.emulator import running_emulator
+
+    with (
+        running_emulator() as url,
+        app_client(
+            REDIS_URL=redis_url, FUNDING_EXCHANGES="binanceusdm,bybit,okx", EXCHANGE_API_URL=url
+        ) as client,
+        connect(ws_url(client), max_size=None) as ws,
+    ):
+        subscribe(ws, channels=["arbitrage", "funding"])
+        recv_until(ws, lambda m: m["type"] == "snapshot" and m["channel"] == "funding")
+        assert client.get("/funding_monitor/latest-rates-async").status_code == 200
+        event, before = recv_until(ws, lambda m: m["type"] == "arbitrage", 30)
+        tables = {m["data"]["exchange"] for m in before if m["type"] == "funding"}
+        assert tables == {"binanceusdm", "bybit", "okx"}  # each table, then the view
+        view = event["data"]
+        assert view["exchanges"] == ["binanceusdm", "bybit", "okx"]
+        assert view["count"] == len(view["opportunities"]) > 0
+        rest = client.get("/funding_monitor/arbitrage", params={"limit": 5000}).json()
+        assert [o["symbol"] for o in view["opportunities"]] == [
+            o["symbol"] for o in rest["opportunities"]
+        ]
+        with connect(ws_url(client), max_size=None) as late:  # its snapshot is that view
+            subscribe(late, channels=["arbitrage"])
+            snap = recv(late)
+            assert snap["type"] == "snapshot" and snap["data"] == [view]
