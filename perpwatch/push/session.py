@@ -80,6 +80,7 @@ class Session:
         self.resets = 0
         self.sent = 0
         self.peak_queued = 0
+        self._interrupted = False
 
     # --- fed by the hub (synchronous: no await between check and append) ---------------
 
@@ -189,10 +190,11 @@ class Session:
             for e in pending:
                 self.offer(e)
 
-    async def next_item(self, timeout_s: float) -> Item | None:
-        """The next item to send (None after ``timeout_s`` without one).
-        Raises :class:`Overflow` once the client is to be closed."""
-        deadline = self._clock() + timeout_s
+    async def next_item(self, timeout_s: float | None) -> Item | None:
+        """The next item to send: None after ``timeout_s`` without one, or (``timeout_s``
+        None: no timer of its own) when :meth:`interrupt` is called. Raises
+        :class:`Overflow` once the client is to be closed."""
+        deadline = None if timeout_s is None else self._clock() + timeout_s
         while True:
             if self.doomed:
                 raise Overflow
@@ -210,22 +212,33 @@ class Session:
                         if channel in self.scopes:
                             await self._sync(channel, None)
                 continue
+            if self._interrupted:  # before the queue: a heartbeat goes out on time, busy or not
+                self._interrupted = False
+                return None
             if self._queue:
                 self.sent += 1
                 return self._queue.popleft()
+            self._wakeup.clear()
+            if deadline is None:
+                await self._wakeup.wait()
+                continue
             remaining = deadline - self._clock()
             if remaining <= 0:
                 return None
-            self._wakeup.clear()
             try:
                 async with asyncio.timeout(remaining):
                     await self._wakeup.wait()
             except TimeoutError:
                 return None
 
+    def interrupt(self) -> None:
+        """Make a waiting :meth:`next_item` return None (a heartbeat is due)."""
+        self._interrupted = True
+        self._wakeup.set()
+
     def pop_ready(self) -> Item | None:
         """The next queued item when nothing else (a reset, a close) comes first."""
-        if self._queue and not self.doomed and not self._reset_channels:
+        if self._queue and not (self.doomed or self._reset_channels or self._interrupted):
             self.sent += 1
             return self._queue.popleft()
         return None
@@ -244,16 +257,31 @@ async def pump(
     clock: Callable[[], float] = time.monotonic,
 ) -> None:
     """Send the session's items, and a heartbeat every ``heartbeat_s``, until the
-    transport fails (its error propagates) or the client is to be closed (:class:`Overflow`)."""
-    next_beat = clock() + heartbeat_s
-    while True:
-        now = clock()
-        if now >= next_beat:
-            await send(heartbeat())
-            next_beat = now + heartbeat_s
-            continue
-        item = await session.next_item(next_beat - now)
-        if item is not None:
+    transport fails (its error propagates) or the client is to be closed (:class:`Overflow`).
+
+    One timer per connection (``call_later``) marks heartbeats due, so waiting for items
+    creates no timeout of its own: with a thousand clients, every event wakes a thousand
+    senders, and each wake must cost as little as it can."""
+    loop = asyncio.get_running_loop()
+    due = [clock() + heartbeat_s]
+    timer: list[asyncio.TimerHandle] = []
+
+    def beat() -> None:
+        session.interrupt()
+        timer[:] = [loop.call_later(heartbeat_s, beat)]
+
+    timer.append(loop.call_later(heartbeat_s, beat))
+    try:
+        while True:
+            item = await session.next_item(None)
+            if item is None:  # a heartbeat is due (or more than due)
+                if clock() >= due[0] - 0.05:
+                    await send(heartbeat())
+                    due[0] = clock() + heartbeat_s
+                continue
             await send(item)
             while (item := session.pop_ready()) is not None:  # the rest, without waiting
                 await send(item)
+    finally:
+        for t in timer:
+            t.cancel()
