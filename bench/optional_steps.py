@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench import latency_while_computing, scale_out, signal_lag
+from bench import latency_while_computing, push_fanout, scale_out, signal_lag
 
 # name -> (heading prefix of its section, the run that returns the section)
 STEPS: dict[str, tuple[str, Callable[[], str]]] = {
@@ -31,6 +31,7 @@ STEPS: dict[str, tuple[str, Callable[[], str]]] = {
         lambda: latency_while_computing.section(latency_while_computing.main([])),
     ),
     "signal-lag": (signal_lag.HEADING, lambda: signal_lag.section(signal_lag.main([]))),
+    "push-fanout": (push_fanout.HEADING, lambda: push_fanout.section(push_fanout.main([]))),
 }
 
 

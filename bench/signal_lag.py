@@ -214,7 +214,9 @@ symbol. **{"met" if met else "NOT met"}**.
 |---|---|---|---|---|---|---|---|
 {table}
 
-As `scheduler/status` reported it after the run: {server}.
+As `scheduler/status` reported it after the run: {server}. The emulator reads its clock
+after its added latency, so its server time is half the round trip past the midpoint that
+perpwatch assumes: the measured offset of about +50 ms is that, not a clock difference.
 """
 
 
