@@ -21,6 +21,11 @@ console = Console()
 _COLOURS = {"BUY": "green", "SELL": "red", "HOLD": "yellow"}
 
 
+def _ratio(value: float | None) -> str:
+    """A volume ratio as people read it (``2.14x``); none when the average was zero."""
+    return "n/a (no volume before)" if value is None else f"{value:.2f}x"
+
+
 def print_analysis(doc: dict[str, Any]) -> None:
     h = doc["hama_analysis"]
     s, ti = h["signals"], h["technical_indicators"]
@@ -47,7 +52,7 @@ def print_analysis(doc: dict[str, Any]) -> None:
         ("MACD", f"{ti['macd']['macd']:.6g} / signal {ti['macd']['signal']:.6g}"),
         ("ATR 14", f"{ti['atr']:.6g} ({ti['atr_pct']:.3f} %)"),
         ("Bollinger width", f"{ti['bollinger']['width']:.4f}"),
-        ("volume ratio", str(ti["volume"]["ratio"])),
+        ("volume ratio", _ratio(ti["volume"]["ratio"])),
         ("summary", doc["conditions"]["summary"]),
         ("based on candle closing", doc["candle_close_time"]),
         ("computed", f"{doc['timestamp']} ({origin})"),

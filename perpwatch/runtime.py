@@ -406,6 +406,7 @@ async def open_cluster(
     registry.start()
     stack.push_async_callback(registry.stop)
     if election is not None:
+        await election.first_attempt()
         election.start()
         stack.push_async_callback(election.stop)
         watcher.start()

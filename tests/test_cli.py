@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -33,6 +34,10 @@ def test_analyze_table_and_refresh_summary() -> None:
     table = run("analyze", "ETHUSDT")
     assert table.returncode == 0, table.stderr
     assert "recommendation" in table.stdout and "ETHUSDT" in table.stdout
+    # every figure at a readable precision: no float printed at full length
+    long_numbers = re.findall(r"\d+\.\d{7,}", table.stdout)
+    assert long_numbers == [], long_numbers
+    assert re.search(r"volume ratio\s+│?\s*\d+\.\d\dx", table.stdout), table.stdout
     refresh = run("refresh")
     assert refresh.returncode == 0, refresh.stderr
     assert "refresh summary" in refresh.stdout

@@ -73,6 +73,11 @@ class LeaderElection:
     def start(self) -> None:
         self._bg.start(self._campaign)
 
+    async def first_attempt(self) -> None:
+        """One try for the lease now (before serving), so that a process that can lead
+        says so from its first request; the campaign then goes on in the background."""
+        await self._try_acquire()
+
     async def stop(self) -> None:
         """Stop campaigning; a leader steps down and gives the lease up."""
         await self._bg.stop()
