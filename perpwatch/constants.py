@@ -15,6 +15,11 @@ def hama_analysis_key(symbol: str) -> str:
 FUNDING_ARBITRAGE_KEY = f"{FUNDING_PREFIX}arbitrage"  # the arbitrage view pushed last (JSON)
 
 
+def series_key(timeframe: str, symbol: str, bars: int, last_open_ms: int) -> str:
+    """``hama:series:15m:BTCUSDT:300:<last candle open>`` -- chart arrays, until a new candle."""
+    return f"hama:series:{timeframe}:{symbol}:{bars}:{last_open_ms}"
+
+
 def funding_rates_key(exchange: str) -> str:
     """``funding:rates:binanceusdm`` -- one exchange's whole funding table."""
     return f"{FUNDING_PREFIX}rates:{exchange}"

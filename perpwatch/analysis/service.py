@@ -13,11 +13,12 @@ from typing import Any, Literal, Protocol
 
 from perpwatch.analysis.hama_signal import AnalysisInput, analyze
 from perpwatch.analysis.models import AnalysisDocument, SignalChange
+from perpwatch.analysis.series import analysis_series
 from perpwatch.analysis.signal_change import signal_change
 from perpwatch.cache.base import CacheSource
 from perpwatch.cache.failover import FailoverCache
-from perpwatch.constants import HAMA_ANALYSIS_PREFIX, hama_analysis_key
-from perpwatch.errors import UnknownSymbol
+from perpwatch.constants import HAMA_ANALYSIS_PREFIX, hama_analysis_key, series_key
+from perpwatch.errors import DataNotAvailable, UnknownSymbol
 from perpwatch.indicators.hama import HamaParams
 from perpwatch.market.candle_store import CandleStore
 
@@ -172,6 +173,33 @@ class AnalysisService:
             None if hit is None else self._served_text(symbol, hit.value, hit.source)
             for symbol, hit in zip(symbols, hits, strict=True)
         ]
+
+    async def series_text(self, symbol: str, bars: int) -> str:
+        """:class:`~perpwatch.analysis.series.AnalysisSeries` of ``symbol`` as JSON, from the
+        candles held (no exchange call), computed in a thread and cached until the next
+        candle closes. :class:`DataNotAvailable` when no candles of it are held."""
+        closed = await self._candles.held_closed(symbol)
+        if closed is None:
+            raise DataNotAvailable(
+                f"no candle history of {symbol} is held yet: it is loaded when {symbol} is "
+                "refreshed (watched, or asked for through analyze-symbol)"
+            )
+        tf = self._candles.timeframe
+        key = series_key(tf, symbol, bars, int(closed.open_time[-1]))
+        hit = await self._cache.get(key)
+        if hit is not None:
+            return hit.value
+        now_ms = int(self._clock() * 1000)
+
+        def build() -> str:
+            return analysis_series(closed, self._params, symbol=symbol, exchange=self._exchange,
+                                   timeframe=tf, bars=bars,
+                                   computed_at_ms=now_ms).model_dump_json()  # fmt: skip
+
+        text = await asyncio.to_thread(build)
+        ttl = min(86400.0, 2 * closed.timeframe_ms / 1000)
+        await self._cache.set(key, text, ttl_s=ttl)
+        return text
 
     async def cached_times(self, symbols: list[str]) -> list[tuple[int, str] | None]:
         """Per symbol, its cached analysis's ``timestamp_ms`` and ``candle_close_time``

@@ -123,6 +123,15 @@ class CandleStore:
                 f"{int(candles.open_time[-1])}, before the last closed one ({last_closed_open})"
             )
 
+    async def held_closed(self, symbol: str) -> Candles | None:
+        """The closed candles held of ``symbol`` (this process's, or the archive's when
+        newer), without asking the exchange; None when none are held."""
+        held = await self._held(symbol)
+        if held is None or len(held) == 0:
+            return None
+        closed = held.closed_before(int(self._clock() * 1000))
+        return closed if len(closed) > 0 else None
+
     async def _held(self, symbol: str) -> Candles | None:
         """The newer of this process's copy and the archive's (another worker may have
         extended it since)."""

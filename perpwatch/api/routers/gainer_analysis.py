@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
+from perpwatch.analysis.series import AnalysisSeries
 from perpwatch.analysis.service import Served
 from perpwatch.api.cluster_view import coordination_status, shared_schedule_status
 from perpwatch.api.deps import (
@@ -246,6 +247,35 @@ async def cache_stats(service: ServiceDep, cache: CacheDep) -> JSONResponse:
         symbols=symbols,
     )
     return ok_model(stats)
+
+
+@router.get(
+    "/series/{symbol}",
+    response_model=Envelope[AnalysisSeries],
+    responses=errors(400, 404, 422, 503),
+    summary="Chart data of a symbol: candles, HAMA, MA, Bollinger, RSI and MACD as arrays",
+)
+async def series(
+    runtime: RuntimeDep,
+    symbol: Annotated[str, Path(min_length=1, max_length=64)],
+    timeframe: Annotated[str | None, Query(max_length=10)] = None,
+    bars: Annotated[int, Query(ge=10, le=1000)] = 300,
+) -> Response:
+    """From the candles perpwatch holds (no exchange call), computed by the same functions
+    as the analysis, and cached until the next candle closes. 503 while no candles of the
+    symbol are held (it is not watched and was never analysed)."""
+    canonical = normalize_symbol(symbol)
+    configured = runtime.settings.hama_timeframe
+    if timeframe is not None and timeframe != configured:
+        raise InvalidInput(
+            f"timeframe {timeframe[:10]!r} is not configured; configured: {configured}"
+        )
+    push = runtime.push
+    known = None if push is None else await push.known_symbols()
+    if known is not None and canonical not in known:
+        raise UnknownSymbol(canonical)
+    text = await runtime.service.series_text(canonical, bars)
+    return ok_raw(text)
 
 
 @router.get(
