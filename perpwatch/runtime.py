@@ -475,7 +475,7 @@ def open_push(
     if role == "serve":
         state = CacheState(runtime.service, runtime.cache, timeframe=settings.hama_timeframe,
                            exchanges=lambda: settings.funding_sources)  # fmt: skip
-        hub = Hub(bus, state, clock=clock)
+        hub = Hub(bus, state, clock=clock, on_analysis=runtime.service.forget_near)
         hub.start()
         stack.push_async_callback(hub.stop)
         push.hub = hub

@@ -165,6 +165,10 @@ class AnalysisService:
         self.hits += 1
         return self._served_text(symbol, text, source), source
 
+    def forget_near(self, symbol: str) -> None:
+        """A newer analysis of ``symbol`` exists (its push event came): read Redis next."""
+        self._near.pop(symbol, None)
+
     async def cached_responses(self, symbols: list[str]) -> list[str | None]:
         """:meth:`cached_response` of many symbols with one cache read (no near cache, no
         counting): the push snapshots."""

@@ -48,8 +48,11 @@ class Hub:
         *,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        on_analysis: Callable[[str], None] | None = None,
     ) -> None:
         self._bus = bus
+        # told of every symbol with a new analysis (the near cache drops its copy)
+        self._on_analysis = on_analysis
         self._state = state
         self._clock = clock
         self._monotonic = monotonic
@@ -160,6 +163,10 @@ class Hub:
                 continue
             if events[0].seq != pos + 1:
                 self._resync(channel)
+            if self._on_analysis is not None and channel == "signals":
+                for event in events:
+                    if event.type == "analysis" and event.symbol is not None:
+                        self._on_analysis(event.symbol)
             self._deliver(channel, events, await self._cuts(channel, events))
             pos = events[-1].seq
             self.position[channel] = pos

@@ -560,3 +560,44 @@ def test_a_funding_refresh_of_several_exchanges_publishes_the_arbitrage_view(
             subscribe(late, channels=["arbitrage"])
             snap = recv(late)
             assert snap["type"] == "snapshot" and snap["data"] == [view]
+
+
+def test_a_pushed_analysis_ends_the_near_cache_copy(
+    app_client: AppFactory,
+    redis_url: str,
+    redis_sync: Callable[..., Any],
+    on_cluster: frozenset[str],
+) -> None:
+    """A worker writes a newer analysis and publishes it: the API's near cache (here 30 s)
+    drops its copy when the event comes, so the next hit is the newer one."""
+    with app_client(REDIS_URL=redis_url, NEAR_CACHE_SECONDS=30) as client:
+        refresh(client, "BTCUSDT")
+        first = client.post(f"{API}/analyze-symbol", json={"symbol": "BTCUSDT"}).json()["data"]
+        assert first["cache_source"] == "redis"  # and now in the near cache
+        r = redis_sync()
+        doc = json.loads(r.get("hama:analysis:BTCUSDT"))
+        doc["timestamp_ms"] += 1  # "newer", as a worker's next analysis would be
+        text = json.dumps(doc, separators=(",", ":"))
+        r.set("hama:analysis:BTCUSDT", text, ex=300)
+        stale = client.post(f"{API}/analyze-symbol", json={"symbol": "BTCUSDT"}).json()["data"]
+        assert stale["timestamp_ms"] == first["timestamp_ms"]  # the near copy, no event yet
+        asyncio.run(publish_one(redis_url, redis_url in on_cluster, text))
+        deadline = time.monotonic() + 5
+        while True:
+            got = client.post(f"{API}/analyze-symbol", json={"symbol": "BTCUSDT"}).json()["data"]
+            if got["timestamp_ms"] == doc["timestamp_ms"]:
+                break
+            assert time.monotonic() < deadline, "the near cache kept its copy after the event"
+            time.sleep(0.05)
+
+
+async def publish_one(url: str, cluster: bool, data: str) -> None:
+    from perpwatch.push.redis_bus import RedisBus
+    from perpwatch.redis_client import close_redis, open_redis
+
+    client = open_redis(url, cluster=cluster, socket_timeout_s=5)
+    try:
+        bus = RedisBus(client, max_events=1000, retention_s=3600)
+        await bus.publish("analysis", data, symbol="BTCUSDT", timeframe="15m")
+    finally:
+        await close_redis(client)
