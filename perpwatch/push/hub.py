@@ -61,8 +61,7 @@ class Hub:
         self.reading: dict[Channel, bool] = dict.fromkeys(CHANNELS, False)
         self.delivered = 0
         self.resyncs = 0
-        self.left = 0  # sessions that ended
-        self.resets_of_left = 0
+        self.resets_of_left = 0  # resets sent to sessions that have ended
         self.slow_closed = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -74,7 +73,6 @@ class Hub:
     def leave(self, session: Session, *, slow: bool = False) -> None:
         if session in self.sessions:
             self.sessions.discard(session)
-            self.left += 1
             self.resets_of_left += session.resets
             self.slow_closed += int(slow)
 

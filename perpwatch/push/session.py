@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -78,7 +78,6 @@ class Session:
         self.last_reset_at: float | None = None
         self.doomed = False
         self.resets = 0
-        self.sent = 0
         self.peak_queued = 0
         self._interrupted = False
 
@@ -216,7 +215,6 @@ class Session:
                 self._interrupted = False
                 return None
             if self._queue:
-                self.sent += 1
                 return self._queue.popleft()
             self._wakeup.clear()
             if deadline is None:
@@ -239,7 +237,6 @@ class Session:
     def pop_ready(self) -> Item | None:
         """The next queued item when nothing else (a reset, a close) comes first."""
         if self._queue and not (self.doomed or self._reset_channels or self._interrupted):
-            self.sent += 1
             return self._queue.popleft()
         return None
 
@@ -248,22 +245,16 @@ class Session:
         return len(self._queue)
 
 
-async def pump(
-    session: Session,
-    send: Callable[[Item], Awaitable[None]],
-    *,
-    heartbeat_s: float,
-    heartbeat: Callable[[], Item],
-    clock: Callable[[], float] = time.monotonic,
-) -> None:
-    """Send the session's items, and a heartbeat every ``heartbeat_s``, until the
-    transport fails (its error propagates) or the client is to be closed (:class:`Overflow`).
+async def outgoing(
+    session: Session, *, heartbeat_s: float, heartbeat: Callable[[], Item]
+) -> AsyncGenerator[Item, None]:
+    """The session's items to send, in order, with a heartbeat every ``heartbeat_s``,
+    for any transport; ends with :class:`Overflow` once the client is to be closed.
 
     One timer per connection (``call_later``) marks heartbeats due, so waiting for items
     creates no timeout of its own: with a thousand clients, every event wakes a thousand
     senders, and each wake must cost as little as it can."""
     loop = asyncio.get_running_loop()
-    due = [clock() + heartbeat_s]
     timer: list[asyncio.TimerHandle] = []
 
     def beat() -> None:
@@ -274,14 +265,29 @@ async def pump(
     try:
         while True:
             item = await session.next_item(None)
-            if item is None:  # a heartbeat is due (or more than due)
-                if clock() >= due[0] - 0.05:
-                    await send(heartbeat())
-                    due[0] = clock() + heartbeat_s
+            if item is None:  # only the timer interrupts: a heartbeat is due
+                yield heartbeat()
                 continue
-            await send(item)
+            yield item
             while (item := session.pop_ready()) is not None:  # the rest, without waiting
-                await send(item)
+                yield item
     finally:
         for t in timer:
             t.cancel()
+
+
+async def pump(
+    session: Session,
+    send: Callable[[Item], Awaitable[None]],
+    *,
+    heartbeat_s: float,
+    heartbeat: Callable[[], Item],
+) -> None:
+    """Send :func:`outgoing` items until the transport fails (its error propagates) or the
+    client is to be closed (:class:`Overflow`)."""
+    items = outgoing(session, heartbeat_s=heartbeat_s, heartbeat=heartbeat)
+    try:
+        async for item in items:
+            await send(item)
+    finally:
+        await items.aclose()

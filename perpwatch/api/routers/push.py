@@ -27,7 +27,7 @@ from perpwatch.api.responses import errors
 from perpwatch.push.events import Channel, Item, control_frame
 from perpwatch.push.gate import Credential, Refusal, credential
 from perpwatch.push.service import Push
-from perpwatch.push.session import Overflow, Session, pump
+from perpwatch.push.session import Overflow, Session, outgoing, pump
 from perpwatch.push.subscription import (
     BadMessage,
     Ping,
@@ -48,13 +48,12 @@ MESSAGES_PER_S = 20.0
 MESSAGE_BURST = 40.0
 
 
-def _push(conn: HTTPConnection) -> tuple[Runtime, Push]:
-    """The runtime and push of a request routed by the framework (SSE)."""
-    runtime = cast(Runtime, conn.app.state.runtime)
-    push = runtime.push
+def _push(conn: HTTPConnection) -> Push:
+    """The push of a request routed by the framework (SSE)."""
+    push = cast(Runtime, conn.app.state.runtime).push
     if push is None or push.hub is None:  # pragma: no cover - every serve runtime has one
         raise RuntimeError("push is not open in this process")
-    return runtime, push
+    return push
 
 
 def _admission(
@@ -214,7 +213,7 @@ async def sse_push(
     last_event_id_q: Annotated[str | None, Query(alias="last_event_id", max_length=400)] = None,
     last_event_id: Annotated[str | None, Header(max_length=400)] = None,
 ) -> StreamingResponse | JSONResponse:
-    _runtime, push = _push(request)
+    push = _push(request)
     hub = push.hub
     assert hub is not None
     try:
@@ -263,31 +262,29 @@ class EventStream(StreamingResponse):
             self._cleanup()
 
 
+def _sse_heartbeat() -> Item:
+    return Item(f": heartbeat {int(time.time() * 1000)}", "heartbeat", None, 0)
+
+
 async def _sse(session: Session, subscription: Subscribe, push: Push) -> AsyncIterator[str]:
     positions: dict[Channel, int] = dict(subscription.since)
-    beat_s = push.heartbeat_s
-    yield f"retry: 2000\n: perpwatch push, heartbeat every {beat_s:g} s\n\n"
+    yield f"retry: 2000\n: perpwatch push, heartbeat every {push.heartbeat_s:g} s\n\n"
     await session.subscribe(subscription)
-    next_beat = time.monotonic() + beat_s
-    while True:
-        now = time.monotonic()
-        if now >= next_beat:
-            yield f": heartbeat {int(time.time() * 1000)}\n\n"
-            next_beat = now + beat_s
-            continue
-        try:
-            item = await session.next_item(next_beat - now)
-        except Overflow:
-            yield 'event: error\ndata: {"type":"error","msg":"client too slow"}\n\n'
-            return
-        if item is None:
-            continue
-        lines = ""
-        if item.channel is not None:
-            positions[item.channel] = item.seq
-            lines = (
-                "id: "
-                + ",".join(f"{c}:{positions[c]}" for c in subscription.channels if c in positions)
-                + "\n"
-            )
-        yield f"{lines}event: {item.type}\ndata: {item.frame}\n\n"
+    items = outgoing(session, heartbeat_s=push.heartbeat_s, heartbeat=_sse_heartbeat)
+    try:
+        async for item in items:
+            if item.type == "heartbeat":  # a comment line: no event for the browser
+                yield f"{item.frame}\n\n"
+                continue
+            lines = ""
+            if item.channel is not None:
+                positions[item.channel] = item.seq
+                at = ",".join(
+                    f"{c}:{positions[c]}" for c in subscription.channels if c in positions
+                )
+                lines = f"id: {at}\n"
+            yield f"{lines}event: {item.type}\ndata: {item.frame}\n\n"
+    except Overflow:
+        yield 'event: error\ndata: {"type":"error","msg":"client too slow"}\n\n'
+    finally:
+        await items.aclose()
