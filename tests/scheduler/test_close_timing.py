@@ -281,12 +281,20 @@ async def test_server_clock_refresh_measures_every_every_s() -> None:
     wall.now += 1.0
     await clock.refresh()
     assert exchange.calls == 2
-    # a failed measurement leaves measured_at: the next refresh tries again
+    # a failed measurement leaves measured_at; it is tried again after retry_s (60 s),
+    # not on every refresh (the scheduler refreshes on every turn of its loop)
     exchange.fail = ExchangeError("down")
     wall.now += 600.0
     await clock.refresh()
     await clock.refresh()
-    assert exchange.calls == 4
+    assert exchange.calls == 3
+    wall.now += 59.0
+    await clock.refresh()
+    assert exchange.calls == 3
+    wall.now += 1.0
+    exchange.fail = None
+    await clock.refresh()
+    assert exchange.calls == 4 and clock.error is None and clock.measured_at == wall.now
 
 
 # --- signal_change -------------------------------------------------------------------------
