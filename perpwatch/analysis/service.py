@@ -36,6 +36,13 @@ class AnalysisEvents(Protocol):
     ) -> None: ...
 
 
+class Unread:
+    """The previous analysis was not read by the caller (see :meth:`refresh_here`)."""
+
+
+UNREAD = Unread()
+
+
 @dataclass(frozen=True, slots=True)
 class Failure:
     at: float  # epoch seconds
@@ -241,7 +248,8 @@ class AnalysisService:
         hit = await self._cache.get(hama_analysis_key(symbol))
         if hit is not None and _cycle_of(hit.value) == cycle_id:
             return "skipped"
-        await self.refresh_here(symbol, cycle_id=cycle_id)
+        previous = None if hit is None else hit.value  # read already: not read again
+        await self.refresh_here(symbol, cycle_id=cycle_id, previous=previous)
         return "ok"
 
     async def refresh(self, symbol: str) -> dict[str, Any]:
@@ -254,17 +262,29 @@ class AnalysisService:
             return doc
         return await self.refresh_here(symbol)
 
-    async def refresh_here(self, symbol: str, *, cycle_id: str | None = None) -> dict[str, Any]:
-        """Compute ``symbol`` in this process; concurrent calls share one run."""
+    async def refresh_here(
+        self,
+        symbol: str,
+        *,
+        cycle_id: str | None = None,
+        previous: str | Unread | None = UNREAD,
+    ) -> dict[str, Any]:
+        """Compute ``symbol`` in this process; concurrent calls share one run. ``previous``:
+        the cached analysis it replaces, when the caller has just read it (else it is read
+        here, to tell a signal change)."""
         task = self._inflight.get(symbol)
         if task is None:
-            task = asyncio.create_task(self._compute(symbol, cycle_id), name=f"analyze:{symbol}")
+            task = asyncio.create_task(
+                self._compute(symbol, cycle_id, previous), name=f"analyze:{symbol}"
+            )
             self._inflight[symbol] = task
             task.add_done_callback(lambda _t: self._inflight.pop(symbol, None))
         # shield: a caller that goes away must not cancel a computation others wait on
         return await asyncio.shield(task)
 
-    async def _compute(self, symbol: str, cycle_id: str | None) -> dict[str, Any]:
+    async def _compute(
+        self, symbol: str, cycle_id: str | None, previous: str | Unread | None
+    ) -> dict[str, Any]:
         try:
             snap = await self._candles.snapshot(symbol)
             inp = AnalysisInput(
@@ -276,8 +296,9 @@ class AnalysisService:
                 price_time_ms=snap.fetched_at_ms,
                 computed_at_ms=int(self._clock() * 1000),
             )
-            previous = None
-            if self.events is not None:  # what the signal was, to publish a change
+            if self.events is None:
+                previous = None  # nobody to tell of a change
+            elif isinstance(previous, Unread):  # what the signal was, to publish a change
                 hit = await self._cache.get(hama_analysis_key(symbol))
                 previous = None if hit is None else hit.value
             # indicator maths and encoding run in a thread: the event loop keeps serving
