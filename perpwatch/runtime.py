@@ -426,7 +426,7 @@ async def open_cluster(
     return cluster
 
 
-async def open_push(
+def open_push(
     stack: contextlib.AsyncExitStack,
     runtime: Runtime,
     client: RedisClient | None,
@@ -476,8 +476,8 @@ async def open_push(
         state = CacheState(runtime.service, runtime.cache, timeframe=settings.hama_timeframe,
                            exchanges=lambda: settings.funding_sources)  # fmt: skip
         hub = Hub(bus, state, clock=clock, on_analysis=runtime.service.forget_near)
+        hub.start()
         stack.push_async_callback(hub.stop)
-        await hub.start()
         push.hub = hub
     runtime.push = push
     return push
@@ -545,7 +545,7 @@ async def open_runtime(
         runtime = Runtime(settings, markets, candles, cache, service, scheduler, funding, clock())
         if with_tasks:
             await open_tasks(stack, runtime)
-        await open_push(stack, runtime, client, role=role, clock=clock)
+        open_push(stack, runtime, client, role=role, clock=clock)
         if client is not None and role != "cli":
             await open_cluster(stack, runtime, client, process_id=process_id, role=role,
                                campaign=start_scheduler, clock=clock)  # fmt: skip

@@ -90,15 +90,9 @@ class Hub:
             position={c: self.position.get(c) for c in CHANNELS},
         )
 
-    async def start(self) -> None:
-        """Read where each channel stands before serving, then follow it: an event
-        published after a client's snapshot is then never taken for an old one."""
+    def start(self) -> None:
         for channel in CHANNELS:
-            pos: int | None = None
-            with contextlib.suppress(CacheUnavailable):  # Redis down: the reader finds it
-                pos = self.position[channel] = await self._bus.last_seq(channel)
-            task = asyncio.create_task(self._read(channel, pos), name=f"push:{channel}")
-            self._tasks.append(task)
+            self._tasks.append(asyncio.create_task(self._read(channel), name=f"push:{channel}"))
 
     async def stop(self) -> None:
         self._stopping = True
@@ -133,8 +127,9 @@ class Hub:
 
     # --- reading --------------------------------------------------------------------
 
-    async def _read(self, channel: Channel, pos: int | None) -> None:
+    async def _read(self, channel: Channel) -> None:
         failures = 0
+        pos: int | None = None
         while not self._stopping:
             try:
                 if pos is None or failures:

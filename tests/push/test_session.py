@@ -114,7 +114,7 @@ async def make_world() -> AsyncIterator[Callable[..., Any]]:
         bus = MemoryBus(max_events=max_events, retention_s=3600)
         state = FixedState(STATE)
         hub = Hub(bus, state)
-        await hub.start()
+        hub.start()
         hubs.append(hub)
         deadline = time.monotonic() + 2.0
         while not all(hub.reading.values()):  # every reader follows the bus now
