@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 READ_BLOCK_S = 1.0
 RETRY_S = (0.2, 0.5, 1.0, 2.0)
 SNAPSHOT_REUSE_S = 1.0
+FIRST_POSITION_WAIT_S = 2.0  # a first snapshot waits at most this for the reader
 
 
 class StateReader(Protocol):
@@ -59,6 +60,9 @@ class Hub:
         self.sessions: set[Session] = set()
         self.position: dict[Channel, int] = {}
         self.reading: dict[Channel, bool] = dict.fromkeys(CHANNELS, False)
+        # set once a channel's reader holds its first position: a snapshot or replay taken
+        # before that could end below it, and the events in between would reach nobody
+        self._placed: dict[Channel, asyncio.Event] = {c: asyncio.Event() for c in CHANNELS}
         self.delivered = 0
         self.resyncs = 0
         self.resets_of_left = 0  # resets sent to sessions that have ended
@@ -105,7 +109,14 @@ class Hub:
 
     # --- Source (for sessions) ------------------------------------------------------
 
+    async def _placed_reader(self, channel: Channel) -> None:
+        """Wait (bounded: Redis may be down) until the channel's reader holds a position."""
+        if not self._placed[channel].is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._placed[channel].wait(), FIRST_POSITION_WAIT_S)
+
     async def snapshot(self, channel: Channel, scope: Scope) -> tuple[int, str]:
+        await self._placed_reader(channel)
         key = (channel, scope)
         try:
             seq = await self._bus.last_seq(channel)
@@ -123,6 +134,7 @@ class Hub:
         return seq, frame
 
     async def replay(self, channel: Channel, since: int, *, limit: int) -> list[Event] | None:
+        await self._placed_reader(channel)
         return await self._bus.after(channel, since, limit=limit)
 
     # --- reading --------------------------------------------------------------------
@@ -141,6 +153,7 @@ class Hub:
                     elif failures:
                         self._resync(channel)  # unread while down: maybe never published
                     self.position[channel] = pos
+                    self._placed[channel].set()
                     if failures:
                         logger.info("push: reading %s events again", channel)
                     failures = 0

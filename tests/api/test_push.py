@@ -570,8 +570,16 @@ def test_a_pushed_analysis_ends_the_near_cache_copy(
 ) -> None:
     """A worker writes a newer analysis and publishes it: the API's near cache (here 30 s)
     drops its copy when the event comes, so the next hit is the newer one."""
-    with app_client(REDIS_URL=redis_url, NEAR_CACHE_SECONDS=30) as client:
+    with (
+        app_client(REDIS_URL=redis_url, NEAR_CACHE_SECONDS=30) as client,
+        connect(ws_url(client), max_size=None) as ws,
+    ):
+        subscribe(ws, channels=["signals"], symbols=["BTCUSDT"])
+        recv_until(ws, lambda m: m["type"] == "snapshot")
         refresh(client, "BTCUSDT")
+        # the refresh's own event has reached this API (it ends near copies before clients
+        # get it), so it cannot come late and end the copy the next read makes
+        recv_until(ws, lambda m: m["type"] == "analysis")
         first = client.post(f"{API}/analyze-symbol", json={"symbol": "BTCUSDT"}).json()["data"]
         assert first["cache_source"] == "redis"  # and now in the near cache
         r = redis_sync()

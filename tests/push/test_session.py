@@ -225,6 +225,34 @@ async def test_events_during_the_snapshot_are_neither_lost_nor_repeated(world: W
     assert [i.frame for i in items[2:]] == [e.frame for e in (*during, later)]
 
 
+async def test_a_snapshot_before_the_reader_has_its_position_waits_for_it() -> None:
+    """A client that subscribes while the hub's reader has not yet read where the channel
+    stands must not get a snapshot older than that position: the events in between would
+    reach nobody. The snapshot waits for the reader (bounded), so nothing is skipped."""
+    bus = MemoryBus(max_events=1000, retention_s=3600)
+    hub = Hub(bus, FixedState(STATE))
+    session = Session(hub, queue_max=100)
+    hub.sessions.add(session)
+    subscribing = asyncio.create_task(session.subscribe(sub("signals")))
+    await asyncio.sleep(0.05)
+    assert not subscribing.done()  # waiting for the reader's first position
+    await bus.publish("analysis", '{"n":1}', symbol="BTCUSDT", timeframe="15m")
+    hub.start()
+    try:
+        await asyncio.wait_for(subscribing, 2.0)
+        await bus.publish("analysis", '{"n":2}', symbol="BTCUSDT", timeframe="15m")
+        deadline = time.monotonic() + 2.0
+        while hub.position.get("signals") != 2:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.001)
+        got = kinds(await drain(session))
+        snap = got[1][2]
+        assert got[0][0] == "subscribed" and got[1][:2] == ("snapshot", "signals")
+        assert got[2:] == [("analysis", "signals", n) for n in range(snap + 1, 3)]
+    finally:
+        await hub.stop()
+
+
 async def test_each_channel_gets_its_own_snapshot(world: World) -> None:
     await world.publish("analysis")
     await world.publish("funding")
