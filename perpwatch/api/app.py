@@ -13,7 +13,7 @@ from perpwatch.api.errors import install_error_handlers
 from perpwatch.api.middleware.body_limit import BodyLimitMiddleware
 from perpwatch.api.middleware.hit_fast_path import HitFastPath
 from perpwatch.api.openapi import PerpwatchAPI
-from perpwatch.api.routers import funding_monitor, gainer_analysis, health, push, tasks
+from perpwatch.api.routers import dashboard, funding_monitor, gainer_analysis, health, push, tasks
 from perpwatch.api.routers.push import PushSocket
 from perpwatch.api.security import ApiSecurity
 from perpwatch.runtime import open_runtime
@@ -45,6 +45,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(tasks.router)
     app.include_router(health.router)
     app.include_router(push.router)
+    app.include_router(dashboard.router)
     # the last added runs first: CORS (answers preflights), then the body limit
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     # plain cache hits are answered in front of all of it, before FastAPI runs (see the module)

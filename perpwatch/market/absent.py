@@ -9,7 +9,7 @@ it for market data -- a task run in-process while Redis is down -- the answer is
 from __future__ import annotations
 
 from perpwatch.errors import ExchangeError
-from perpwatch.market.types import Candles, Contract, FundingRate
+from perpwatch.market.types import Candles, Contract, ExchangeState, FundingRate
 
 
 class AbsentMarket:
@@ -42,6 +42,9 @@ class AbsentMarket:
 
     async def server_time_ms(self) -> int:
         raise self._refuse()
+
+    def exchange_state(self) -> ExchangeState:
+        return ExchangeState(name=self._name)
 
     async def close(self) -> None:
         return None

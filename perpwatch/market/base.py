@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from perpwatch.market.types import Candles, Contract, FundingRate
+from perpwatch.market.types import Candles, Contract, ExchangeState, FundingRate
 
 
 class MarketData(Protocol):
@@ -38,6 +38,10 @@ class MarketData(Protocol):
 
     async def server_time_ms(self) -> int:
         """The exchange's clock now, in epoch milliseconds (its server-time endpoint)."""
+        ...
+
+    def exchange_state(self) -> ExchangeState:
+        """The breaker and the weight used, as this client knows them now."""
         ...
 
     async def close(self) -> None: ...

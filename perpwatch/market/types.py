@@ -6,8 +6,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, Field
 
 from perpwatch.types import FloatArray, IntArray
+
+
+class ExchangeState(BaseModel):
+    """How perpwatch's client of an exchange stands: its circuit breaker and the request
+    weight the exchange reports for this IP (``None``: not reported, e.g. the simulator)."""
+
+    name: str
+    breaker_open: bool = False
+    weight_used: float | None = Field(
+        default=None, description="weight the exchange counts in the current window"
+    )
+    weight_limit: int | None = Field(default=None, description="the limit perpwatch budgets to")
+    rate_limited: int = Field(default=0, description="429/418 answers since start")
 
 
 @dataclass(frozen=True, slots=True)

@@ -598,6 +598,7 @@ class HamaScheduler:
             consecutive_failed_runs=self.consecutive_failed_runs,
             last_ok_run=None if self.last_ok_run_at is None else iso_s(self.last_ok_run_at),
             exchange_error=self.exchange_error,
+            exchange_state=self._market.exchange_state(),
             **self._close_status(),
         )
 

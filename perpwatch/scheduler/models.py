@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from perpwatch.market.types import ExchangeState
+
 
 class SignalLag(BaseModel):
     """How long after a candle close its analyses were in the cache (and pushed)."""
@@ -101,6 +103,9 @@ class ScheduleStatus(BaseModel):
     )
     signal_lag: SignalLag | None = Field(
         default=None, description="the last measured lag: candle close to analysis cached"
+    )
+    exchange_state: ExchangeState | None = Field(
+        default=None, description="the scheduling process's exchange client: breaker, weight"
     )
 
 

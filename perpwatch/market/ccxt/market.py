@@ -37,7 +37,7 @@ from perpwatch.market.ccxt.client import client_class
 from perpwatch.market.ccxt.retry import ExchangeGate, call_with_retries
 from perpwatch.market.ccxt.weight_budget import WeightBudget
 from perpwatch.market.exchanges import facts_for
-from perpwatch.market.types import Candles, Contract, FundingRate
+from perpwatch.market.types import Candles, Contract, ExchangeState, FundingRate
 from perpwatch.symbols import canonical_from_parts
 from perpwatch.types import timeframe_ms
 
@@ -277,6 +277,16 @@ class CcxtMarket:
         """Gate (pauses, retries, breaker) and weight budget figures."""
         budget = None if self.budget is None else self.budget.as_json()
         return {"gate": self.gate.as_json(), "budget": budget}
+
+    def exchange_state(self) -> ExchangeState:
+        budget = self.budget
+        return ExchangeState(
+            name=self._id,
+            breaker_open=self.gate.breaker_open,
+            weight_used=None if budget is None else budget.used_now(),
+            weight_limit=None if budget is None else budget.limit,
+            rate_limited=self.gate.rate_limited,
+        )
 
     async def close(self) -> None:
         try:

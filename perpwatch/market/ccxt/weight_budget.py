@@ -191,6 +191,11 @@ class WeightBudget:
             self._seen += ticket.weight  # no header: assume the exchange counted it
         self._notify()
 
+    def used_now(self) -> float | None:
+        """The weight the exchange reported for the current window, plus ours since."""
+        self._roll()
+        return self._seen
+
     def _notify(self) -> None:
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()

@@ -21,7 +21,7 @@ from perpwatch.market.sim.model import (
     sim_funding,
     sim_ticker_24h,
 )
-from perpwatch.market.types import Candles, Contract, FundingRate
+from perpwatch.market.types import Candles, Contract, ExchangeState, FundingRate
 from perpwatch.symbols import normalize_symbol
 from perpwatch.types import timeframe_ms
 
@@ -58,6 +58,10 @@ class SimMarket:
     async def server_time_ms(self) -> int:
         """The simulator's clock is the exchange's."""
         return self.now_ms()
+
+    def exchange_state(self) -> ExchangeState:
+        """No breaker and no weight: the simulator has no limits."""
+        return ExchangeState(name=EXCHANGE)
 
     async def list_perpetuals(self) -> list[Contract]:
         """Every simulated contract, highest rolling-24h quote volume first."""
