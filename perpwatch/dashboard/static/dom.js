@@ -1,5 +1,5 @@
 // DOM helpers. Text from the exchange or the API only ever goes in through textContent
-// (never innerHTML), so nothing it contains is parsed as markup.
+// (never as HTML source), so nothing it contains is parsed as markup.
 
 export function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
