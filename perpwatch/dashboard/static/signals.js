@@ -13,14 +13,14 @@ export const COLUMNS = [
   { key: "rec", label: "Signal", value: (r) => r.doc && h(r.doc).recommendation, text: (r) => (r.doc ? h(r.doc).recommendation : "no analysis"), cls: (r) => (r.doc ? `rec rec-${h(r.doc).recommendation}` : "muted") },
   { key: "confidence", label: "Conf.", value: (r) => r.doc && h(r.doc).confidence, text: (r) => (r.doc ? pct(h(r.doc).confidence * 100, 0) : DASH), num: true },
   { key: "trend", label: "Trend", value: (r) => r.doc && h(r.doc).trend, text: (r) => (r.doc ? h(r.doc).trend : DASH) },
-  { key: "deviation", label: "HAMA vs MA", value: (r) => r.doc && deviation(r.doc), text: (r) => (r.doc ? pct(deviation(r.doc), 2) : DASH), cls: (r) => signClass(r.doc && deviation(r.doc)), num: true },
-  { key: "cross", label: "Bars since cross", value: (r) => r.doc && sig(r.doc).bars_since_cross, text: (r) => crossText(r.doc), num: true },
+  { key: "deviation", label: "HAMA vs MA", title: "HAMA close above (+) or below (−) the MA, in %", value: (r) => r.doc && deviation(r.doc), text: (r) => (r.doc ? pct(deviation(r.doc), 2) : DASH), cls: (r) => signClass(r.doc && deviation(r.doc)), num: true },
+  { key: "cross", label: "Since cross", title: "bars since the HAMA close crossed the MA (↑ up, ↓ down)", value: (r) => r.doc && sig(r.doc).bars_since_cross, text: (r) => crossText(r.doc), num: true },
   { key: "rsi", label: "RSI", value: (r) => r.doc && ind(r.doc).rsi, text: (r) => (r.doc ? num(ind(r.doc).rsi, 1) : DASH), num: true },
   { key: "price", label: "Price", value: (r) => r.doc && sig(r.doc).realtime_price, text: (r) => (r.doc ? price(sig(r.doc).realtime_price) : DASH), num: true },
   { key: "funding", label: "Funding", value: (r) => r.funding && r.funding.funding_rate, text: (r) => (r.funding ? rate(r.funding.funding_rate) : DASH), cls: (r) => signClass(r.funding && r.funding.funding_rate), num: true },
   { key: "apr", label: "APR", value: (r) => r.funding && r.funding.apr, text: (r) => (r.funding ? pct(r.funding.apr, 1) : DASH), num: true },
-  { key: "next", label: "Next funding", value: (r) => r.funding && r.funding.next_funding_time_ms, text: (r, now) => (r.funding ? countdown(r.funding.next_funding_time_ms, now) : DASH), num: true },
-  { key: "arb", label: "Best arb APR", value: (r) => r.arb && r.arb.spread_apr, text: (r) => (r.arb ? pct(r.arb.spread_apr, 1) : DASH), num: true, multi: true },
+  { key: "next", label: "Next fund.", value: (r) => r.funding && r.funding.next_funding_time_ms, text: (r, now) => (r.funding ? countdown(r.funding.next_funding_time_ms, now) : DASH), num: true },
+  { key: "arb", label: "Arb APR", title: "best cross-exchange funding spread APR of the symbol", value: (r) => r.arb && r.arb.spread_apr, text: (r) => (r.arb ? pct(r.arb.spread_apr, 1) : DASH), num: true, multi: true },
   { key: "age", label: "Age", value: (r, now) => r.doc && (now - r.doc.timestamp_ms) / 1000, text: (r, now) => (r.doc ? duration((now - r.doc.timestamp_ms) / 1000) : DASH), num: true },
 ];
 
@@ -122,7 +122,7 @@ export class SignalsTable {
     this.head.replaceChildren(
       ...cols.map((c) => {
         const active = c.key === this.state.sort;
-        const th = el("th", { class: [c.num ? "num" : "", "sortable", active ? `sorted-${this.state.dir}` : ""].join(" ").trim(), dataset: { key: c.key }, "aria-sort": active ? (this.state.dir === "asc" ? "ascending" : "descending") : "none" },
+        const th = el("th", { title: c.title, class: [c.num ? "num" : "", "sortable", active ? `sorted-${this.state.dir}` : ""].join(" ").trim(), dataset: { key: c.key }, "aria-sort": active ? (this.state.dir === "asc" ? "ascending" : "descending") : "none" },
           el("button", { type: "button", text: c.label, onclick: () => this.sortBy(c.key) }));
         return th;
       }),
