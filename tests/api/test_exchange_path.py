@@ -32,6 +32,16 @@ def test_app_on_binanceusdm_via_the_emulator(app_client: AppFactory, redis_url: 
             assert time.monotonic() < deadline
             time.sleep(0.1)
         assert s["last_run"]["ok"] == 8 and s["symbols"][0] == "BTCUSDT"
+        # the emulator reports the IP's weight as Binance does (X-MBX-USED-WEIGHT-1M)
+        ex = s["exchange_state"]
+        assert ex["name"] == "binanceusdm" and ex["breaker_open"] is False
+        assert ex["weight_limit"] == 2400 and ex["rate_limited"] == 0
+        for _ in range(3):  # None only when a new minute began after the last request
+            client.post(f"{API}/analyze-symbol", json={"symbol": "ETHUSDT", "force_refresh": True})
+            used = client.get(f"{API}/scheduler/status").json()["data"]["exchange_state"]
+            if used["weight_used"] is not None:
+                break
+        assert 0 < used["weight_used"] <= 2400
         assert (
             client.post(f"{API}/analyze-symbol", json={"symbol": "NOSUCHUSDT"}).status_code == 404
         )
