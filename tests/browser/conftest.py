@@ -71,11 +71,11 @@ def wait_for(pred: Callable[[], Any], timeout_s: float, what: str) -> Any:
         time.sleep(0.1)
 
 
-def start_server() -> Iterator[Server]:
+def start_server(**env: str) -> Iterator[Server]:
     with RedisServer() as redis_server:
         port = free_port()
         url = redis_server.url
-        server = Server(f"http://127.0.0.1:{port}", port, serve_env(url), url)
+        server = Server(f"http://127.0.0.1:{port}", port, {**serve_env(url), **env}, url)
         try:
             yield server.start()
         finally:
@@ -92,6 +92,15 @@ def server() -> Iterator[Server]:
 def own_server() -> Iterator[Server]:
     """A perpwatch of the test's own, which it may stop and start again (same port)."""
     yield from start_server()
+
+
+API_KEY = "dashboard-test-key"
+
+
+@pytest.fixture
+def keyed_server() -> Iterator[Server]:
+    """A perpwatch with ``API_KEY`` set: changes need the key."""
+    yield from start_server(API_KEY=API_KEY)
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ import httpx
 import redis
 from playwright.sync_api import Page
 
-from tests.browser.conftest import Server, Watched
+from tests.browser.conftest import API_KEY, Server, Watched
 
 API = "/api/gainer-analysis"
 ROWS = "#signals-body tr"
@@ -56,7 +56,7 @@ def cached(server: Server) -> dict[str, dict[str, Any]]:
 
 def all_rows_shown(page: Page, server: Server) -> list[str]:
     watched = server.status()["symbols"]
-    page.wait_for_function(f"document.querySelectorAll('{ROWS}').length === {len(watched)}")
+    page.wait_for_function(f"() => document.querySelectorAll('{ROWS}').length === {len(watched)}")
     return list(watched)
 
 
@@ -116,7 +116,7 @@ def test_filters_work_and_live_in_the_url(server: Server, open_page: Any) -> Non
     # a bookmarked view comes back as it was
     page.goto(server.base + "/?rec=BUY&minconf=60&sort=symbol&dir=asc")
     live(page)
-    page.wait_for_function(f"document.querySelectorAll('{ROWS}').length > 0")
+    page.wait_for_function(f"() => document.querySelectorAll('{ROWS}').length > 0")
     want = sorted(
         s
         for s, d in cached(server).items()
@@ -182,7 +182,7 @@ def test_the_funding_view_lists_every_contract(server: Server, open_page: Any) -
     rates = httpx.get(server.base + "/funding_monitor/latest-rates", timeout=10).json()
     expected = set(rates["contracts"])
     page.wait_for_function(
-        f"document.querySelectorAll('#funding-body tr').length === {len(expected)}"
+        f"() => document.querySelectorAll('#funding-body tr').length === {len(expected)}"
     )
     shown = set(
         page.eval_on_selector_all("#funding-body tr", "rs => rs.map(r => r.dataset.symbol)")
@@ -213,7 +213,7 @@ def test_text_from_the_cache_is_never_markup(server: Server, open_page: Any) -> 
     w: Watched = open_page(server.base + "/symbol/SOLUSDT")
     page = w.page
     live(page)
-    page.wait_for_function("document.getElementById('sym-summary').textContent.length > 0")
+    page.wait_for_function("() => document.getElementById('sym-summary').textContent.length > 0")
     assert page.inner_text("#sym-summary") == hostile
     assert page.query_selector("#injected") is None
     assert page.evaluate("window.__xss") is None
@@ -256,4 +256,45 @@ def test_stopping_the_server_turns_the_indicator_red_and_a_restart_recovers(
     page.wait_for_selector(f"{ROWS}[data-symbol=BTCUSDT][data-computed='{new}']", timeout=10000)
     # the only errors: the browser's own, for connections refused while the server was down
     unexpected = [e for e in w.errors if "ERR_CONNECTION_REFUSED" not in e and "WebSocket" not in e]
+    assert not unexpected, unexpected
+
+
+def test_read_only_until_a_key_is_entered_then_it_controls_the_scheduler(
+    keyed_server: Server, open_page: Any
+) -> None:
+    w: Watched = open_page(keyed_server.base + "/", expect_errors=True)
+    page = w.page
+    live(page)
+    assert not page.is_visible("#controls")  # read-only without a key
+    assert page.evaluate("sessionStorage.length") == 0
+    page.fill("#key-input", "wrong-key")
+    page.click("#key-button")
+    # the page reloads with the key; the stream refuses a wrong one at the handshake...
+    page.wait_for_selector("#conn[data-state=down]", timeout=10000)
+    assert "is the API key right?" in page.inner_text("#conn")
+    page.wait_for_selector("#controls", state="visible")
+    page.click("#btn-stop")  # ...and so does the API: nothing changes
+    page.wait_for_function("() => document.getElementById('control-note').textContent.length > 0")
+    assert "refused (401)" in page.inner_text("#control-note")
+    assert keyed_server.status()["running"] is True
+    page.click("#key-button")  # lock: the key is forgotten
+    page.wait_for_selector("#key-input", state="visible")
+    assert page.evaluate("sessionStorage.length") == 0
+    page.fill("#key-input", API_KEY)
+    page.click("#key-button")
+    page.wait_for_selector("#controls", state="visible")
+    assert page.evaluate("Object.values(sessionStorage)") == [API_KEY]
+    live(page)
+    page.click("#btn-stop")
+    page.wait_for_function(
+        "() => document.getElementById('control-note').textContent.includes('stop')"
+    )
+    assert keyed_server.status()["running"] is False
+    page.click("#btn-start")
+    page.wait_for_function(
+        "() => document.getElementById('control-note').textContent.includes('start')"
+    )
+    assert keyed_server.status()["running"] is True
+    # the only console errors: the refused handshakes of the wrong key, and its 401
+    unexpected = [e for e in w.errors if "WebSocket" not in e and "401" not in e]
     assert not unexpected, unexpected

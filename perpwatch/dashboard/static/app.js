@@ -125,7 +125,9 @@ class Dashboard {
     const node = byId("conn");
     node.className = `conn conn-${state}`;
     node.dataset.state = state;
-    const text = state === "live" ? "live" : state === "connecting" ? "connecting" : `disconnected${since ? ` ${duration((Date.now() - since) / 1000)}` : ""}, retrying`;
+    let text = state === "live" ? "live" : state === "connecting" ? "connecting" : `disconnected${since ? ` ${duration((Date.now() - since) / 1000)}` : ""}, retrying`;
+    // a wrong key is refused at the handshake, which a browser cannot tell from a drop
+    if (state === "down" && this.key && this.stream && !this.stream.opened) text += " (is the API key right?)";
     setText(byId("conn-text"), text);
     node.title = state === "down" ? "The push stream dropped: figures may be behind. Reconnecting by itself." : "";
     document.body.classList.toggle("offline", state === "down");

@@ -19,6 +19,7 @@ export class Stream {
     this.attempt = 0;
     this.lastMessageAt = 0;
     this.downSince = null;
+    this.opened = false; // has any connection opened? (a refused key never does)
     this.timer = null;
     this.watchdog = setInterval(() => this.checkSilence(), 5000);
   }
@@ -40,6 +41,7 @@ export class Stream {
     }
     this.ws = ws;
     ws.addEventListener("open", () => {
+      this.opened = true;
       this.attempt = 0;
       this.lastMessageAt = Date.now();
       const msg = { type: "subscribe", channels: CHANNELS };
