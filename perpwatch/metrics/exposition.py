@@ -46,13 +46,25 @@ def _this_process() -> Iterator[Any]:
         yield from metric.collect()
 
 
+def _host_files(path: str) -> Any:
+    """Every process's files added up, plus (without samples) the metrics no process has
+    written yet: the same families as without the files, and no made-up zeros."""
+    files = MultiProcessCollector(None, path=path)  # type: ignore[no-untyped-call]
+
+    def produce() -> Iterator[Any]:
+        found = list(files.collect())  # type: ignore[no-untyped-call]
+        names = {family.name for family in found}
+        yield from found
+        for metric in process_metrics().all():
+            yield from (f for f in metric.describe() if f.name not in names)
+
+    return produce
+
+
 def _registry() -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     path = multiproc_dir()
-    if path is not None:
-        MultiProcessCollector(registry, path=path)  # type: ignore[no-untyped-call]
-    else:
-        registry.register(_Families(_this_process))
+    registry.register(_Families(_this_process if path is None else _host_files(path)))
     ProcessCollector(registry=registry)  # this process's CPU, memory, file descriptors
     return registry
 

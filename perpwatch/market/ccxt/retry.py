@@ -66,6 +66,7 @@ class ExchangeGate:
         self.failed_attempts = 0
         self.rate_limited = 0
         self.not_sent = 0
+        record.exchange_breaker(name, open_=False)
 
     # --- pause after 429/418 ---------------------------------------------------------
 
