@@ -42,6 +42,8 @@ from perpwatch.market.base import MarketData
 from perpwatch.market.candle_archive import RedisCandleArchive
 from perpwatch.market.candle_store import CandleStore
 from perpwatch.market.factory import build_markets
+from perpwatch.metrics import record
+from perpwatch.metrics.loop_lag import LoopLag
 from perpwatch.push.bus import EventBus, MemoryBus
 from perpwatch.push.gate import Gate
 from perpwatch.push.hub import READ_BLOCK_S, Hub
@@ -322,8 +324,10 @@ async def open_local_schedule(
     stack: contextlib.AsyncExitStack, runtime: Runtime, clock: Callable[[], float]
 ) -> None:
     """Without Redis this process is the only one: it runs the schedule itself."""
+    stack.callback(record.leader, False)
     stack.push_async_callback(runtime.scheduler.stop)
     await runtime.scheduler.start()
+    record.leader(True)
     check = _funding_check(runtime, clock)
     if check is not None:
         check.start()
@@ -369,11 +373,13 @@ async def open_cluster(
     )
 
     async def elected() -> None:
+        record.leader(True)
         await watcher.on_elected()
         if check is not None:
             check.start()
 
     async def deposed() -> None:
+        record.leader(False)
         if check is not None:
             await check.stop()
         await scheduler.stop(publish=False)
@@ -483,6 +489,23 @@ def open_push(
     return push
 
 
+def open_metrics(stack: contextlib.AsyncExitStack, settings: Settings, role: Role) -> None:
+    """The leader flag (0 until elected), the event-loop lag, and for a worker with
+    ``METRICS_PORT`` its own ``/metrics`` server (a worker that no API aggregates)."""
+    if role == "cli":
+        return
+    record.leader(False)
+    lag = LoopLag(role)
+    lag.start()
+    stack.push_async_callback(lag.stop)
+    if role == "worker" and settings.metrics_port:
+        from perpwatch.metrics.exposition import serve_process_metrics
+
+        server = serve_process_metrics(settings.host, settings.metrics_port)
+        stack.callback(server.server_close)
+        stack.push_async_callback(asyncio.to_thread, server.shutdown)  # first: then closed
+
+
 def known_symbols(runtime: Runtime) -> Callable[[], Awaitable[set[str] | None]]:
     """The symbols a push client may name: every listed contract (as the leader last
     listed them, or this process's market), plus the watched ones. Read at most every
@@ -535,6 +558,7 @@ async def open_runtime(
         role = "serve" if start_scheduler else "cli"
     process_id = new_process_id(role)
     async with contextlib.AsyncExitStack() as stack:
+        open_metrics(stack, settings, role)
         cache = await open_cache(stack, settings)
         api_only = is_api_only(settings, role=role, campaign=start_scheduler)
         markets = open_markets(stack, settings, clock, api_only=api_only)

@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     # a `perpwatch worker` lowers its CPU priority by this much (nice), so that on a host it
     # shares with API processes, serving goes first and computing takes what is left
     worker_nice: int = Field(10, ge=0, le=19, validation_alias="WORKER_NICE")
+    # a `perpwatch worker` serves its own /metrics on HOST:METRICS_PORT (0: off), for a
+    # worker on a host without the API (`perpwatch serve`'s children never do: the API
+    # aggregates them)
+    metrics_port: int = Field(0, ge=0, le=65535, validation_alias="METRICS_PORT")
     # --- end processes sharing one Redis ---
 
     # --- what `perpwatch serve` starts besides the API (perpwatch/embedded/) ---

@@ -21,6 +21,7 @@ from perpwatch.constants import HAMA_ANALYSIS_PREFIX, hama_analysis_key, series_
 from perpwatch.errors import DataNotAvailable, UnknownSymbol
 from perpwatch.indicators.hama import HamaParams
 from perpwatch.market.candle_store import CandleStore
+from perpwatch.metrics import record
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +127,9 @@ class AnalysisService:
         self.shared_errors: dict[str, tuple[float, str]] = {}
         self.hits = 0
         self.misses = 0
+        # the same, by the store that answered (the metrics' ``source`` label)
+        self.hits_by: dict[CacheSource, int] = {"redis": 0, "memory": 0}
+        self.misses_by: dict[CacheSource, int] = {"redis": 0, "memory": 0}
         self.computations = 0
         self.failures = 0
         self.last_errors: dict[str, Failure] = {}
@@ -141,11 +145,11 @@ class AnalysisService:
             hit = await self._cache.get(hama_analysis_key(symbol))
             if hit is not None:
                 doc: dict[str, Any] = json.loads(hit.value)
-                self.hits += 1
+                self._count_hit(hit.source)
                 age = self._age(doc)
                 stale, reason = self.staleness(symbol, doc, age)
                 return Served(doc, True, hit.source, age, stale, reason)
-            self.misses += 1
+            self._count_miss()
         doc = await self.refresh(symbol)
         return Served(doc, False, None, self._age(doc))
 
@@ -162,15 +166,24 @@ class AnalysisService:
             hit = await self._cache.get(hama_analysis_key(symbol))
             if hit is None:
                 if count_miss:
-                    self.misses += 1
+                    self._count_miss()
                 return None
             text, source = hit.value, hit.source
             if self.near_cache_s > 0 and source == "redis":
                 if len(self._near) >= NEAR_CACHE_MAX and symbol not in self._near:
                     self._near.clear()
                 self._near[symbol] = (self._monotonic() + self.near_cache_s, text, source)
-        self.hits += 1
+        self._count_hit(source)
         return self._served_text(symbol, text, source), source
+
+    def _count_hit(self, source: CacheSource) -> None:
+        self.hits += 1
+        self.hits_by[source] += 1
+
+    def _count_miss(self) -> None:
+        """A miss, by the store that answered it (after a failed Redis call: memory)."""
+        self.misses += 1
+        self.misses_by[self._cache.source] += 1
 
     def forget_near(self, symbol: str) -> None:
         """A newer analysis of ``symbol`` exists (its push event came): read Redis next."""
@@ -218,13 +231,13 @@ class AnalysisService:
         hits = await self._cache.mget([hama_analysis_key(s) for s in symbols])
         out: list[tuple[int, str] | None] = []
         for hit in hits:
-            ts = None if hit is None else _timestamp_ms_of(hit.value)
+            ts = None if hit is None else timestamp_ms_of(hit.value)
             close = None if hit is None else _string_field(hit.value, _CLOSE_FIELD)
             out.append(None if ts is None or close is None else (ts, close))
         return out
 
     def _served_text(self, symbol: str, text: str, source: CacheSource) -> str:
-        computed_ms = _timestamp_ms_of(text)
+        computed_ms = timestamp_ms_of(text)
         age = round(max(0.0, self._clock() - computed_ms / 1000.0), 3) if computed_ms else 0.0
         stale, reason = self._staleness(symbol, (computed_ms or 0) / 1000.0, age)
         return text[:-1] + served_tail(source, age, stale, reason)
@@ -316,6 +329,8 @@ class AnalysisService:
             raise
         self.computations += 1
         self.last_errors.pop(symbol, None)
+        if change is not None:
+            record.signal_changed(change.to)
         await self._cache.set(hama_analysis_key(symbol), text, ttl_s=self.ttl_s)
         self._near.pop(symbol, None)
         if self.events is not None:
@@ -393,7 +408,7 @@ _TIMESTAMP_FIELD = '"timestamp_ms":'
 _DIGITS = re.compile(r"\d+")
 
 
-def _timestamp_ms_of(text: str) -> int | None:
+def timestamp_ms_of(text: str) -> int | None:
     """The top-level ``timestamp_ms`` of a cached analysis, read without decoding it
     (the document's only field of that name)."""
     at = text.rfind(_TIMESTAMP_FIELD)

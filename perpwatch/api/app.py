@@ -11,11 +11,21 @@ from starlette.middleware.cors import CORSMiddleware
 from perpwatch import __version__
 from perpwatch.api.errors import install_error_handlers
 from perpwatch.api.middleware.body_limit import BodyLimitMiddleware
+from perpwatch.api.middleware.hit_fast_path import PATH as HIT_PATH
 from perpwatch.api.middleware.hit_fast_path import HitFastPath
 from perpwatch.api.openapi import PerpwatchAPI
-from perpwatch.api.routers import dashboard, funding_monitor, gainer_analysis, health, push, tasks
+from perpwatch.api.routers import (
+    dashboard,
+    funding_monitor,
+    gainer_analysis,
+    health,
+    metrics,
+    push,
+    tasks,
+)
 from perpwatch.api.routers.push import PushSocket
 from perpwatch.api.security import ApiSecurity
+from perpwatch.metrics.http import HttpMetrics, HttpStats
 from perpwatch.runtime import open_runtime
 from perpwatch.settings import Settings
 
@@ -45,12 +55,16 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(tasks.router)
     app.include_router(health.router)
     app.include_router(push.router)
+    app.include_router(metrics.router)
     app.include_router(dashboard.router)
     # the last added runs first: CORS (answers preflights), then the body limit
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     # plain cache hits are answered in front of all of it, before FastAPI runs (see the module)
-    # and so is the push WebSocket (/ws), whose fan-out sends straight to the server
-    app.front = PushSocket(
+    # and so is the push WebSocket (/ws), whose fan-out sends straight to the server; the
+    # HTTP metrics are outermost, so they count the hits too
+    http_stats = HttpStats()
+    app.state.http_stats = http_stats
+    front = PushSocket(
         HitFastPath(
             app.framework,
             runtime=lambda: app.state.runtime,
@@ -60,6 +74,7 @@ def create_app(settings: Settings) -> FastAPI:
         runtime=lambda: app.state.runtime,
         key_digest=security.key_digest,
     )
+    app.front = HttpMetrics(front, stats=http_stats, fixed=frozenset({HIT_PATH}))
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

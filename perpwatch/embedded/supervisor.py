@@ -27,6 +27,7 @@ from types import FrameType
 
 from perpwatch.embedded.redis_server import EmbeddedRedis
 from perpwatch.embedded.workers import WorkerPool
+from perpwatch.metrics.multiproc import MetricsDir
 from perpwatch.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ def worker_env(settings: Settings, redis_url: str) -> dict[str, str]:
         "EMBEDDED_REDIS": "false",
         "SERVE_WORKERS": "0",
         "MARKET": settings.market,  # `serve --market` reaches the workers too
+        "METRICS_PORT": "0",  # the API's /metrics has theirs (PROMETHEUS_MULTIPROC_DIR)
     }
     if settings.exchange_api_url:
         env["EXCHANGE_API_URL"] = settings.exchange_api_url
@@ -77,12 +79,15 @@ def supervise(settings: Settings) -> Iterator[Settings]:
             redis = stack.enter_context(EmbeddedRedis())
             api = api.model_copy(update={"redis_url": redis.url})
         if settings.serve_workers:
+            # before the workers start: they inherit PROMETHEUS_MULTIPROC_DIR
+            metrics_dir = stack.enter_context(MetricsDir())
             stack.enter_context(
                 WorkerPool(
                     count=settings.serve_workers,
                     env=worker_env(api, api.redis_dsn),
                     stop_grace_s=settings.task_shutdown_grace + WORKER_STOP_MARGIN_S,
                     args=("worker",),
+                    on_exit=metrics_dir.process_dead,
                 )
             )
             api = pure_api(api)

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
@@ -60,10 +60,19 @@ class WorkerPool:
     """``with WorkerPool(count=2, env=...) as pool:`` -- started on entry, stopped on exit."""
 
     def __init__(
-        self, *, count: int, env: Mapping[str, str], stop_grace_s: float, args: tuple[str, ...]
+        self,
+        *,
+        count: int,
+        env: Mapping[str, str],
+        stop_grace_s: float,
+        args: tuple[str, ...],
+        on_exit: Callable[[int], None] | None = None,
     ) -> None:
+        """``on_exit(pid)``: called (from the watching thread, or ``stop``) once a
+        worker's exit is seen."""
         if count < 1:
             raise ValueError("count must be at least 1")
+        self.on_exit = on_exit
         self.env = dict(env)
         self.args = args
         self.stop_grace_s = stop_grace_s
@@ -111,6 +120,7 @@ class WorkerPool:
                 code = None if w.proc is None else w.proc.poll()
                 if w.proc is None or code is None:
                     continue
+                self._exited(w.proc.pid)
                 ran = now - w.started_at
                 w.failures = 1 if ran >= STABLE_AFTER_S else w.failures + 1
                 delay = restart_delay(w.failures)
@@ -120,6 +130,14 @@ class WorkerPool:
                     "(failure %d in a row)",
                     w.name, w.proc.pid, describe_exit(code), ran, delay, w.failures,
                 )  # fmt: skip
+
+    def _exited(self, pid: int) -> None:
+        if self.on_exit is None:
+            return
+        try:
+            self.on_exit(pid)
+        except Exception:  # a hook must not stop the supervision
+            logger.exception("handling the exit of pid %d failed", pid)
 
     def _restart(self, w: _Worker) -> None:
         try:
@@ -149,6 +167,7 @@ class WorkerPool:
                 proc.kill()
                 proc.wait()
             logger.info("%s (pid %d) stopped: %s", name, proc.pid, describe_exit(proc.returncode))
+            self._exited(proc.pid)
         for w in self._workers:
             w.proc = None
         for fd in (self._read_fd, self._write_fd):

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from perpwatch.errors import PerpwatchError
 from perpwatch.jobs import FUNDING_REFRESH
+from perpwatch.metrics import record
 from perpwatch.scheduler.models import FundingCheckStatus
 from perpwatch.tasks.base import TaskManager
 from perpwatch.timeutil import iso_s
@@ -64,6 +65,7 @@ class FundingCheck:
         self.failures += 1
         self.consecutive_failures += 1
         self.last_error = why
+        record.funding_check("failed")
         logger.warning("funding check failed (%d in a row): %s", self.consecutive_failures, why)
 
     async def _settle_previous(self) -> None:
@@ -77,6 +79,7 @@ class FundingCheck:
             self.pending_task_id = task_id  # still going: judge it on a later tick
         elif info.status == "completed":
             self.successes += 1
+            record.funding_check("ok")
             self.consecutive_failures = 0
             self.last_error = None
             self.last_success_at = info.finished_at

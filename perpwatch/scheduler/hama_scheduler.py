@@ -20,6 +20,7 @@ from perpwatch.coordination.schedule_store import ScheduleStore
 from perpwatch.errors import CacheUnavailable, PerpwatchError
 from perpwatch.market.base import MarketData
 from perpwatch.market.candle_store import CandleStore
+from perpwatch.metrics import record
 from perpwatch.scheduler.distributed import CycleCounts, DistributedCycles
 from perpwatch.scheduler.models import (
     RunProgress,
@@ -567,6 +568,8 @@ class HamaScheduler:
         self.last_run = run
         self.runs += 1
         self._count_outcome(run)
+        record.refresh_finished(timeframe=self._candles.timeframe, duration_s=run.finished -
+                                run.started, ok=run.ok, failed=run.failed)  # fmt: skip
 
     def _count_outcome(self, run: RunSummary) -> None:
         if run.all_failed:

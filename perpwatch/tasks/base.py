@@ -68,3 +68,6 @@ class TaskManager(Protocol):
     async def cancel(self, task_id: str) -> TaskInfo | None: ...
 
     def stats(self) -> dict[str, Any]: ...
+
+    async def queue_depth(self) -> int | None:
+        """Tasks queued and not started yet; ``None`` when the queue cannot be read."""

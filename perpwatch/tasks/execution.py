@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from perpwatch.errors import InvalidInput, PerpwatchError
+from perpwatch.metrics import record
 from perpwatch.tasks.errors import OperationFailed, TasksClosed
 from perpwatch.tasks.operations import OperationRegistry, OperationSpec, check_timeout
 
@@ -110,8 +111,31 @@ async def run_operation(
     With ``as_json_text`` the result comes back as its compact JSON text
     (:func:`canonical_json`) instead of the decoded round trip.
 
-    ``asyncio.CancelledError`` passes through untouched (cancel/shutdown).
+    ``asyncio.CancelledError`` passes through untouched (cancel/shutdown). Either way
+    the ending is counted (``perpwatch_tasks_total``), in the process that ran it.
     """
+    try:
+        result = await _run(spec, ctx, params, task_id=task_id, timeout_s=timeout_s,
+                            as_json_text=as_json_text)  # fmt: skip
+    except OperationFailed:
+        record.task_finished(spec.name, "failed")
+        raise
+    except asyncio.CancelledError:
+        record.task_finished(spec.name, "cancelled")
+        raise
+    record.task_finished(spec.name, "completed")
+    return result
+
+
+async def _run(
+    spec: OperationSpec,
+    ctx: Any,
+    params: dict[str, Any],
+    *,
+    task_id: str,
+    timeout_s: float,
+    as_json_text: bool,
+) -> Any:
     timer = asyncio.timeout(timeout_s)
     try:
         async with timer:

@@ -118,6 +118,13 @@ class FallbackTaskManager:
         tasks.sort(key=lambda t: t.submitted_at, reverse=True)
         return tasks[: clamp_limit(limit)]
 
+    async def queue_depth(self) -> int | None:
+        """SAQ's queue plus the tasks queued here during an outage (``None`` while SAQ's
+        queue is unreadable)."""
+        primary = await self._primary.queue_depth()
+        local = await self._local.queue_depth()
+        return None if primary is None or local is None else primary + local
+
     def stats(self) -> dict[str, Any]:
         return {
             "backend": "saq",

@@ -169,6 +169,9 @@ class InProcessTaskManager:
                 await asyncio.wait([task], timeout=CANCEL_WAIT_S)
         return rec.info()
 
+    async def queue_depth(self) -> int | None:
+        return len(self._specs) - len(self._running)
+
     def stats(self) -> dict[str, Any]:
         return {
             "backend": "inprocess",

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeVar
 
 from perpwatch.errors import ExchangeError, RateLimited, TemporaryExchangeError
+from perpwatch.metrics import record
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class ExchangeGate:
         self.failed_attempts = 0
         self.rate_limited = 0
         self.not_sent = 0
+        record.exchange_breaker(name, open_=False)
 
     # --- pause after 429/418 ---------------------------------------------------------
 
@@ -116,6 +118,7 @@ class ExchangeGate:
                 self._streak,
             )
             self.breaker_open = False
+            record.exchange_breaker(self.name, open_=False)
         self._streak = 0
 
     def note_failure(self, error: str) -> bool:
@@ -128,6 +131,7 @@ class ExchangeGate:
         self.last_error = error
         if not self.breaker_open and self._streak >= self._breaker_failures:
             self.breaker_open = True
+            record.exchange_breaker(self.name, open_=True)
             self._next_probe_at = self._clock() + self._probe_s
             logger.warning(
                 "%s looks down: %d attempts in a row failed (last: %s); not sending requests, "
@@ -173,6 +177,7 @@ async def call_with_retries(
         admission = await gate.admit()
         if admission == "fail":
             gate.not_sent += 1
+            record.exchange_request(gate.name, "not_sent")
             msg = f"{what}: not sent, {gate.name} looks down ({gate.outage()})"
             raise TemporaryExchangeError(msg)
         delay = 0.0
@@ -181,6 +186,7 @@ async def call_with_retries(
         except RateLimited as e:
             gate.note_answer()
             gate.rate_limited += 1
+            record.exchange_request(gate.name, "rate_limited")
             pause = e.retry_after_s if e.retry_after_s is not None else DEFAULT_RETRY_AFTER_S
             if gate.pause(pause):
                 logger.warning(
@@ -189,6 +195,7 @@ async def call_with_retries(
             if attempt >= retries:
                 raise
         except TemporaryExchangeError as e:
+            record.exchange_request(gate.name, "error")
             first = gate.note_failure(str(e))
             if attempt >= retries:
                 raise
@@ -205,9 +212,11 @@ async def call_with_retries(
                 EPISODE_QUIET_S,
             )
         except ExchangeError:  # rejected: the exchange is up, retrying will not help
+            record.exchange_request(gate.name, "rejected")
             gate.note_answer()
             raise
         else:
+            record.exchange_request(gate.name, "ok")
             gate.note_answer()
             return result
         finally:

@@ -29,6 +29,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from perpwatch.metrics import record
+
 logger = logging.getLogger(__name__)
 
 HEADER_RE = re.compile(r"^x-mbx-used-weight-(\d+)([smhd])$", re.IGNORECASE)
@@ -173,6 +175,7 @@ class WeightBudget:
         """An answer reported the IP's ``used`` weight in its window."""
         ticket.observed = True
         self.max_used_seen = max(self.max_used_seen, used)
+        record.exchange_weight_used(self.name, float(used))
         if not math.isclose(window_s, self.window_s):
             self._set(self.limit, window_s)
         window, _ = self._roll()

@@ -227,6 +227,14 @@ class SaqTaskManager:
                 job = await self._queue.job(task_id) or job
         return job_to_info(job)
 
+    async def queue_depth(self) -> int | None:
+        """The SAQ queue's length (every instance's submissions), one Redis call."""
+        try:
+            async with self._edge("count"):
+                return await self._queue.count("queued")
+        except TaskBackendUnavailable:
+            return None
+
     def stats(self) -> dict[str, Any]:
         worker = self._worker
         return {
