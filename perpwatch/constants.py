@@ -7,9 +7,12 @@ FUNDING_PREFIX = "funding:"
 TASK_PREFIX = "perpwatch:task:"
 
 
-def hama_analysis_key(symbol: str) -> str:
-    """``hama:analysis:BTCUSDT`` -- ``symbol`` must already be canonical."""
-    return f"{HAMA_ANALYSIS_PREFIX}{symbol}"
+def hama_analysis_key(symbol: str, timeframe: str | None = None) -> str:
+    """``hama:analysis:BTCUSDT`` for the primary timeframe (``timeframe`` None), and
+    ``hama:analysis:BTCUSDT:1h`` for another one. ``symbol`` must already be canonical."""
+    if timeframe is None:
+        return f"{HAMA_ANALYSIS_PREFIX}{symbol}"
+    return f"{HAMA_ANALYSIS_PREFIX}{symbol}:{timeframe}"
 
 
 FUNDING_ARBITRAGE_KEY = f"{FUNDING_PREFIX}arbitrage"  # the arbitrage view pushed last (JSON)

@@ -25,6 +25,7 @@ from perpwatch.types import TIMEFRAME_MS
 
 SUPPORTED_MARKETS = ("binanceusdm", "bybit", "okx", "sim")
 MaType = Literal["EMA", "SMA", "WMA"]
+MAX_TIMEFRAMES = 6
 
 
 class Settings(BaseSettings):
@@ -146,6 +147,11 @@ class Settings(BaseSettings):
 
     # --- HAMA analysis ---------------------------------------------------------
     hama_timeframe: str = Field("15m", validation_alias="HAMA_TIMEFRAME")
+    # comma-separated; the first is the primary (and becomes ``hama_timeframe``); empty:
+    # just HAMA_TIMEFRAME
+    hama_timeframes: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias="HAMA_TIMEFRAMES"
+    )
     hama_open_length: int = Field(45, ge=1, le=1000, validation_alias="HAMA_OPEN_LENGTH")
     hama_open_type: MaType = Field("EMA", validation_alias="HAMA_OPEN_TYPE")
     hama_high_length: int = Field(20, ge=1, le=1000, validation_alias="HAMA_HIGH_LENGTH")
@@ -316,6 +322,38 @@ class Settings(BaseSettings):
         if v not in TIMEFRAME_MS:
             raise ValueError(f"must be one of {', '.join(TIMEFRAME_MS)}")
         return v
+
+    @field_validator("hama_timeframes", mode="before")
+    @classmethod
+    def _split_timeframes(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [p.strip() for p in v.split(",") if p.strip()]
+        return v
+
+    @field_validator("hama_timeframes")
+    @classmethod
+    def _known_timeframes(cls, v: list[str]) -> list[str]:
+        for tf in v:
+            if tf not in TIMEFRAME_MS:
+                raise ValueError(f"{tf[:10]!r} is not one of {', '.join(TIMEFRAME_MS)}")
+        out = list(dict.fromkeys(v))
+        if len(out) > MAX_TIMEFRAMES:
+            raise ValueError(f"at most {MAX_TIMEFRAMES} timeframes")
+        return out
+
+    @model_validator(mode="after")
+    def _primary_timeframe(self) -> Self:
+        """HAMA_TIMEFRAMES names the primary first; without it, HAMA_TIMEFRAME is the one."""
+        if self.hama_timeframes:
+            self.hama_timeframe = self.hama_timeframes[0]
+        else:
+            self.hama_timeframes = [self.hama_timeframe]
+        return self
+
+    @property
+    def extra_timeframes(self) -> list[str]:
+        """The timeframes after the primary."""
+        return self.hama_timeframes[1:]
 
     @field_validator("symbols", mode="before")
     @classmethod
