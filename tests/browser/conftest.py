@@ -103,8 +103,11 @@ def keyed_server() -> Iterator[Server]:
     yield from start_server(API_KEY=API_KEY)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Module-scoped: Playwright's sync API keeps an event loop running on this thread
+    while it is open, which pytest-asyncio's own loops must not meet, so it is closed
+    before any other module's tests run."""
     with sync_playwright() as p:
         b = launch(p)
         try:
