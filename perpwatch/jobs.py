@@ -37,6 +37,7 @@ class JobContext(Protocol):
     def scheduler(self) -> HamaScheduler: ...
     @property
     def service(self) -> AnalysisService: ...
+    def service_for(self, timeframe: str | None) -> AnalysisService: ...
 
 
 def _strict_bool(params: dict[str, Any], name: str) -> bool:
@@ -81,16 +82,26 @@ async def hama_refresh(ctx: JobContext, params: dict[str, Any]) -> dict[str, Any
 
 
 def validate_analyze(params: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(params) - {"symbol"}
-    if unknown or not isinstance(params.get("symbol"), str):
-        raise InvalidInput("hama.analyze takes exactly one parameter: symbol")
-    return {"symbol": normalize_symbol(params["symbol"])}
+    unknown = set(params) - {"symbol", "timeframe"}
+    timeframe = params.get("timeframe")
+    if (
+        unknown
+        or not isinstance(params.get("symbol"), str)
+        or not (timeframe is None or isinstance(timeframe, str))
+    ):
+        raise InvalidInput("hama.analyze takes a symbol and optionally a timeframe")
+    out: dict[str, Any] = {"symbol": normalize_symbol(params["symbol"])}
+    if timeframe is not None:
+        out["timeframe"] = timeframe[:10]
+    return out
 
 
 async def hama_analyze(ctx: JobContext, params: dict[str, Any]) -> dict[str, Any]:
-    """One symbol's analysis, computed in the process running the task (a worker) and
-    written to the cache; an API replica submits it on a miss and waits for it."""
-    return await ctx.service.refresh_here(str(params["symbol"]))
+    """One symbol's analysis (of ``timeframe``, default the primary), computed in the
+    process running the task (a worker) and written to the cache; an API replica submits
+    it on a miss and waits for it."""
+    service = ctx.service_for(params.get("timeframe"))
+    return await service.refresh_here(str(params["symbol"]))
 
 
 def build_registry() -> OperationRegistry:
@@ -115,13 +126,14 @@ def error_of(info: TaskInfo, symbol: str) -> Exception:
 
 
 def remote_analysis(
-    tasks: TaskManager, *, timeout_s: float
+    tasks: TaskManager, *, timeout_s: float, timeframe: str | None = None
 ) -> Callable[[str], Awaitable[dict[str, Any]]]:
     """``analyze(symbol)`` by the workers: submit ``hama.analyze`` (identical concurrent
-    requests share one task) and wait for its result."""
+    requests share one task) and wait for its result. ``timeframe``: a further one."""
+    extra = {} if timeframe is None else {"timeframe": timeframe}
 
     async def analyze(symbol: str) -> dict[str, Any]:
-        submitted = await tasks.submit(HAMA_ANALYZE, {"symbol": symbol})
+        submitted = await tasks.submit(HAMA_ANALYZE, {"symbol": symbol, **extra})
         info = await await_task(tasks, submitted.task.id, timeout_s=timeout_s)
         if info.status == "completed" and isinstance(info.result, dict):
             return info.result

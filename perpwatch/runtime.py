@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -34,7 +35,7 @@ from perpwatch.coordination.registry import ProcessRegistry, new_process_id
 from perpwatch.coordination.schedule_store import ScheduleStore
 from perpwatch.coordination.shard_consumer import ShardConsumer
 from perpwatch.coordination.shards import ShardQueue
-from perpwatch.errors import CacheUnavailable, PerpwatchError
+from perpwatch.errors import CacheUnavailable, InvalidInput, PerpwatchError
 from perpwatch.indicators.hama import HamaParams
 from perpwatch.jobs import build_registry, remote_analysis
 from perpwatch.market.absent import AbsentMarket
@@ -52,6 +53,7 @@ from perpwatch.push.redis_bus import RedisBus
 from perpwatch.push.service import Push
 from perpwatch.push.state import CacheState
 from perpwatch.redis_client import RedisClient, close_redis, open_redis
+from perpwatch.scheduler.close_refresher import CloseClaims, CloseRefresher
 from perpwatch.scheduler.control import ControlWatcher
 from perpwatch.scheduler.distributed import DistributedCycles
 from perpwatch.scheduler.funding_check import FundingCheck
@@ -147,6 +149,31 @@ class Runtime:
     funding_check: FundingCheck | None = field(default=None)
     cluster: Cluster | None = None
     push: Push | None = None
+    # every timeframe's service, the primary first (HAMA_TIMEFRAMES)
+    services: dict[str, AnalysisService] = field(default_factory=dict)
+    # the further timeframes' refreshes at their candle closes (run by the leader)
+    refreshers: list[CloseRefresher] = field(default_factory=list)
+
+    def service_for(self, timeframe: str | None) -> AnalysisService:
+        """The service of ``timeframe`` (None: the primary). InvalidInput, naming the
+        configured ones, for any other."""
+        if timeframe is None or timeframe == self.service.timeframe:
+            return self.service
+        found = self.services.get(timeframe)
+        if found is None:
+            names = ", ".join(self.services) or self.service.timeframe
+            raise InvalidInput(
+                f"timeframe {timeframe[:10]!r} is not configured; configured: {names}"
+            )
+        return found
+
+    async def start_refreshers(self) -> None:
+        for r in self.refreshers:
+            r.start()
+
+    async def stop_refreshers(self) -> None:
+        for r in self.refreshers:
+            await r.stop()
 
     @property
     def market(self) -> MarketData:
@@ -231,6 +258,70 @@ def open_coordination_client(
     return client
 
 
+def _candle_store(
+    settings: Settings,
+    market: MarketData,
+    client: RedisClient | None,
+    timeframe: str,
+    clock: Callable[[], float],
+) -> CandleStore:
+    archive = (
+        RedisCandleArchive(client, timeframe=timeframe, ttl_s=CANDLE_ARCHIVE_TTL_S)
+        if client is not None
+        else None
+    )
+    return CandleStore(
+        market, timeframe=timeframe, history=settings.history_candles, clock=clock,
+        archive=archive,
+    )  # fmt: skip
+
+
+def further_timeframes(
+    settings: Settings,
+    runtime_parts: tuple[MarketData, FailoverCache, RedisClient | None, str],
+    scheduler: HamaScheduler,
+    server_clock: ServerClock,
+    clock: Callable[[], float],
+    *,
+    coordinated: bool,
+) -> tuple[dict[str, AnalysisService], list[CloseRefresher]]:
+    """A service per further timeframe and its refresher at candle closes. Their values
+    live two candle lengths (plus 5 min): a close's refresh always replaces them in time,
+    and a value not replaced one candle and 2 min after its close is stale."""
+    market, cache, client, process_id = runtime_parts
+    services: dict[str, AnalysisService] = {}
+    refreshers: list[CloseRefresher] = []
+    claims = (
+        CloseClaims(ScheduleStore(client), process_id) if client is not None and coordinated
+        else None
+    )  # fmt: skip
+    for tf in settings.extra_timeframes:
+        tf_s = timeframe_ms(tf) / 1000
+        stale_s = tf_s + settings.candle_close_delay_s + 120
+        service = AnalysisService(
+            exchange=market.name,
+            candles=_candle_store(settings, market, client, tf, clock),
+            cache=cache,
+            params=hama_params(settings),
+            ttl_s=2 * tf_s + 300,
+            stale_after_s=functools.partial(float, stale_s),
+            clock=clock,
+            primary=False,
+        )
+        services[tf] = service
+        refreshers.append(CloseRefresher(
+            service=service,
+            symbols=_watched(settings, scheduler),
+            active=lambda: scheduler.running,
+            server_clock=server_clock,
+            delay_s=settings.candle_close_delay_s,
+            concurrency=settings.refresh_concurrency,
+            claims=claims,
+            clock=clock,
+        ))  # fmt: skip
+    return services, refreshers
+
+
 def build_analysis(
     settings: Settings,
     markets: dict[str, MarketData],
@@ -240,20 +331,16 @@ def build_analysis(
     clock: Callable[[], float],
     *,
     coordinated: bool,
-) -> tuple[CandleStore, AnalysisService, HamaScheduler, FundingMonitor]:
+) -> tuple[
+    CandleStore,
+    AnalysisService,
+    HamaScheduler,
+    FundingMonitor,
+    dict[str, AnalysisService],
+    list[CloseRefresher],
+]:
     market = markets[settings.market]
-    archive = (
-        RedisCandleArchive(client, timeframe=settings.hama_timeframe, ttl_s=CANDLE_ARCHIVE_TTL_S)
-        if client is not None
-        else None
-    )
-    candles = CandleStore(
-        market,
-        timeframe=settings.hama_timeframe,
-        history=settings.history_candles,
-        clock=clock,
-        archive=archive,
-    )
+    candles = _candle_store(settings, market, client, settings.hama_timeframe, clock)
     service = AnalysisService(
         exchange=market.name,
         candles=candles,
@@ -263,6 +350,7 @@ def build_analysis(
         stale_after_s=lambda: STALE_AFTER_PERIODS * scheduler.effective_interval_s,
         clock=clock,
     )
+    server_clock = ServerClock(market.server_time_ms, clock=clock)
     coordination = (
         Coordination(
             store=ScheduleStore(client),
@@ -286,7 +374,7 @@ def build_analysis(
         closes=CandleCloses(
             tf_s=timeframe_ms(settings.hama_timeframe) / 1000,
             delay_s=settings.candle_close_delay_s,
-            clock=ServerClock(market.server_time_ms, clock=clock),
+            clock=server_clock,
         ),
     )
     sources: dict[str, FundingSource] = {n: markets[n] for n in settings.funding_sources}
@@ -298,7 +386,13 @@ def build_analysis(
         watched=_watched(settings, scheduler),
         clock=clock,
     )
-    return candles, service, scheduler, funding
+    extra, refreshers = further_timeframes(
+        settings, (market, cache, client, process_id), scheduler, server_clock, clock,
+        coordinated=coordinated,
+    )  # fmt: skip
+    scheduler.further_status = lambda: [r.status() for r in refreshers]
+    services = {settings.hama_timeframe: service, **extra}
+    return candles, service, scheduler, funding, services, refreshers
 
 
 async def open_tasks(stack: contextlib.AsyncExitStack, runtime: Runtime) -> None:
@@ -327,6 +421,8 @@ async def open_local_schedule(
     stack.callback(record.leader, False)
     stack.push_async_callback(runtime.scheduler.stop)
     await runtime.scheduler.start()
+    stack.push_async_callback(runtime.stop_refreshers)
+    await runtime.start_refreshers()
     record.leader(True)
     check = _funding_check(runtime, clock)
     if check is not None:
@@ -349,6 +445,7 @@ async def open_cluster(
     store = ScheduleStore(client)
     scheduler = runtime.scheduler
     stack.push_async_callback(scheduler.stop)
+    stack.push_async_callback(runtime.stop_refreshers)
     consumer: ShardConsumer | None = None
     if settings.process_shards and role != "cli":
         consumer = ShardConsumer(
@@ -375,11 +472,13 @@ async def open_cluster(
     async def elected() -> None:
         record.leader(True)
         await watcher.on_elected()
+        await runtime.start_refreshers()
         if check is not None:
             check.start()
 
     async def deposed() -> None:
         record.leader(False)
+        await runtime.stop_refreshers()
         if check is not None:
             await check.stop()
         await scheduler.stop(publish=False)
@@ -419,14 +518,18 @@ async def open_cluster(
         stack.push_async_callback(watcher.stop)
     api_only = is_api_only(settings, role=role, campaign=campaign)
     if api_only and runtime.tasks is not None:
-        runtime.service.remote = remote_analysis(
-            runtime.task_manager, timeout_s=REMOTE_ANALYSIS_TIMEOUT_S
-        )
+        for tf, service in runtime.services.items():
+            service.remote = remote_analysis(
+                runtime.task_manager,
+                timeout_s=REMOTE_ANALYSIS_TIMEOUT_S,
+                timeframe=None if service.primary else tf,
+            )
         follower = SharedErrors(store, runtime.service)
         follower.start()
         stack.push_async_callback(follower.stop)
     if role == "serve":  # any API process on Redis keeps its hits briefly (NEAR_CACHE_SECONDS)
-        runtime.service.near_cache_s = settings.near_cache_s
+        for service in runtime.services.values():
+            service.near_cache_s = settings.near_cache_s
     cluster = Cluster(process_id, role, client, store, registry, election, consumer, api_only)
     runtime.cluster = cluster
     return cluster
@@ -464,7 +567,8 @@ def open_push(
         arbitrage_ttl_s=float(settings.funding_cache_ttl),
         clock=clock,
     )
-    runtime.service.events = publisher
+    for service in runtime.services.values():
+        service.events = publisher
     runtime.funding.events = publisher
     push = Push(
         bus=bus,
@@ -473,15 +577,21 @@ def open_push(
             max_anon_per_ip=settings.push_max_anon_per_ip,
             max_connections=settings.push_max_connections,
         ),
-        timeframes=[settings.hama_timeframe],
+        timeframes=list(settings.hama_timeframes),
         heartbeat_s=settings.push_heartbeat_s,
         client_queue=settings.push_client_queue,
         known_symbols=known_symbols(runtime),
     )
     if role == "serve":
-        state = CacheState(runtime.service, runtime.cache, timeframe=settings.hama_timeframe,
+        state = CacheState(runtime.services, runtime.cache,
                            exchanges=lambda: settings.funding_sources)  # fmt: skip
-        hub = Hub(bus, state, clock=clock, on_analysis=runtime.service.forget_near)
+
+        def forget_near(symbol: str, timeframe: str | None) -> None:
+            service = runtime.services.get(timeframe or settings.hama_timeframe)
+            if service is not None:
+                service.forget_near(symbol)
+
+        hub = Hub(bus, state, clock=clock, on_analysis=forget_near)
         hub.start()
         stack.push_async_callback(hub.stop)
         push.hub = hub
@@ -563,10 +673,11 @@ async def open_runtime(
         api_only = is_api_only(settings, role=role, campaign=start_scheduler)
         markets = open_markets(stack, settings, clock, api_only=api_only)
         client = open_coordination_client(stack, settings)
-        candles, service, scheduler, funding = build_analysis(
+        candles, service, scheduler, funding, services, refreshers = build_analysis(
             settings, markets, cache, client, process_id, clock, coordinated=role != "cli"
         )
-        runtime = Runtime(settings, markets, candles, cache, service, scheduler, funding, clock())
+        runtime = Runtime(settings, markets, candles, cache, service, scheduler, funding, clock(),
+                          services=services, refreshers=refreshers)  # fmt: skip
         if with_tasks:
             await open_tasks(stack, runtime)
         open_push(stack, runtime, client, role=role, clock=clock)

@@ -105,7 +105,12 @@ class AnalysisService:
         stale_after_s: Callable[[], float] | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        primary: bool = True,
     ) -> None:
+        # the primary timeframe keeps the seed's key (hama:analysis:BTCUSDT); another one
+        # is stored under hama:analysis:BTCUSDT:1h
+        self.primary = primary
+        self._key_tf = None if primary else candles.timeframe
         # set in an API-only process (NEAR_CACHE_SECONDS): Redis hits kept in this process
         # that long, symbol -> (until, text, source); the age is still computed per request
         self.near_cache_s = 0.0
@@ -135,6 +140,13 @@ class AnalysisService:
         self.last_errors: dict[str, Failure] = {}
 
     @property
+    def timeframe(self) -> str:
+        return self._candles.timeframe
+
+    def _key(self, symbol: str) -> str:
+        return hama_analysis_key(symbol, self._key_tf)
+
+    @property
     def hit_rate(self) -> float | None:
         total = self.hits + self.misses
         return None if total == 0 else self.hits / total
@@ -142,7 +154,7 @@ class AnalysisService:
     async def get(self, symbol: str, *, force_refresh: bool = False) -> Served:
         """Serve ``symbol``'s analysis: from the cache, or computed now on a miss / force."""
         if not force_refresh:
-            hit = await self._cache.get(hama_analysis_key(symbol))
+            hit = await self._cache.get(self._key(symbol))
             if hit is not None:
                 doc: dict[str, Any] = json.loads(hit.value)
                 self._count_hit(hit.source)
@@ -163,7 +175,7 @@ class AnalysisService:
         if near is not None and near[0] > self._monotonic():
             text, source = near[1], near[2]
         else:
-            hit = await self._cache.get(hama_analysis_key(symbol))
+            hit = await self._cache.get(self._key(symbol))
             if hit is None:
                 if count_miss:
                     self._count_miss()
@@ -192,7 +204,7 @@ class AnalysisService:
     async def cached_responses(self, symbols: list[str]) -> list[str | None]:
         """:meth:`cached_response` of many symbols with one cache read (no near cache, no
         counting): the push snapshots."""
-        hits = await self._cache.mget([hama_analysis_key(s) for s in symbols])
+        hits = await self._cache.mget([self._key(s) for s in symbols])
         return [
             None if hit is None else self._served_text(symbol, hit.value, hit.source)
             for symbol, hit in zip(symbols, hits, strict=True)
@@ -228,7 +240,7 @@ class AnalysisService:
     async def cached_times(self, symbols: list[str]) -> list[tuple[int, str] | None]:
         """Per symbol, its cached analysis's ``timestamp_ms`` and ``candle_close_time``
         (read without decoding the documents); None where nothing is cached."""
-        hits = await self._cache.mget([hama_analysis_key(s) for s in symbols])
+        hits = await self._cache.mget([self._key(s) for s in symbols])
         out: list[tuple[int, str] | None] = []
         for hit in hits:
             ts = None if hit is None else timestamp_ms_of(hit.value)
@@ -246,19 +258,34 @@ class AnalysisService:
         """A document just computed, as served."""
         return Served(doc, False, None, self._age(doc))
 
+    async def cached_texts(self, symbols: list[str]) -> list[str | None]:
+        """The cached analyses of many symbols as stored (JSON text), None where missing."""
+        hits = await self._cache.mget([self._key(s) for s in symbols])
+        return [None if h is None else h.value for h in hits]
+
+    @property
+    def stale_after_s(self) -> float:
+        """A value older than this should have been replaced by a refresh."""
+        return self._stale_after_s()
+
     async def cached(self, symbols: list[str]) -> list[dict[str, Any] | None]:
         """The cached documents of many symbols at once (missing ones are None)."""
-        hits = await self._cache.mget([hama_analysis_key(s) for s in symbols])
+        hits = await self._cache.mget([self._key(s) for s in symbols])
         return [None if h is None else json.loads(h.value) for h in hits]
 
     async def cached_symbols(self) -> list[str]:
+        """The symbols with an analysis of this timeframe in the cache."""
         keys = await self._cache.scan_keys(HAMA_ANALYSIS_PREFIX)
-        return sorted(k[len(HAMA_ANALYSIS_PREFIX) :] for k in keys)
+        names = (k[len(HAMA_ANALYSIS_PREFIX) :] for k in keys)
+        if self._key_tf is None:  # the primary's keys have no timeframe part
+            return sorted(n for n in names if ":" not in n)
+        tail = f":{self._key_tf}"
+        return sorted(n[: -len(tail)] for n in names if n.endswith(tail))
 
     async def refresh_in_cycle(self, symbol: str, cycle_id: str) -> Literal["ok", "skipped"]:
         """Refresh ``symbol`` for ``cycle_id`` unless the cached analysis already comes from
         that cycle (a shard redone after its worker died): a cycle writes a symbol once."""
-        hit = await self._cache.get(hama_analysis_key(symbol))
+        hit = await self._cache.get(self._key(symbol))
         if hit is not None and _cycle_of(hit.value) == cycle_id:
             return "skipped"
         previous = None if hit is None else hit.value  # read already: not read again
@@ -312,7 +339,7 @@ class AnalysisService:
             if self.events is None:
                 previous = None  # nobody to tell of a change
             elif isinstance(previous, Unread):  # what the signal was, to publish a change
-                hit = await self._cache.get(hama_analysis_key(symbol))
+                hit = await self._cache.get(self._key(symbol))
                 previous = None if hit is None else hit.value
             # indicator maths and encoding run in a thread: the event loop keeps serving
             payload, text, change = await asyncio.to_thread(
@@ -330,8 +357,8 @@ class AnalysisService:
         self.computations += 1
         self.last_errors.pop(symbol, None)
         if change is not None:
-            record.signal_changed(change.to)
-        await self._cache.set(hama_analysis_key(symbol), text, ttl_s=self.ttl_s)
+            record.signal_changed(change.timeframe, change.to)
+        await self._cache.set(self._key(symbol), text, ttl_s=self.ttl_s)
         self._near.pop(symbol, None)
         if self.events is not None:
             fresh = text[:-1] + served_tail(None, 0.0, False, None)

@@ -17,13 +17,13 @@ def refresh_finished(*, timeframe: str, duration_s: float, ok: int, failed: int)
     m = metrics()
     m.refresh_duration.labels(timeframe).observe(max(0.0, duration_s))
     if ok:
-        m.refresh_symbols.labels("ok").inc(ok)
+        m.refresh_symbols.labels(timeframe, "ok").inc(ok)
     if failed:
-        m.refresh_symbols.labels("failed").inc(failed)
+        m.refresh_symbols.labels(timeframe, "failed").inc(failed)
 
 
-def signal_changed(to: str) -> None:
-    metrics().signal_changes.labels(to).inc()
+def signal_changed(timeframe: str, to: str) -> None:
+    metrics().signal_changes.labels(timeframe, to).inc()
 
 
 def exchange_request(exchange: str, outcome: ExchangeOutcome) -> None:

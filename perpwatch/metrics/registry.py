@@ -153,13 +153,13 @@ def metrics() -> Metrics:
         ),
         refresh_symbols=Counter(
             "perpwatch_refresh_symbols",
-            "symbols of finished refresh runs, by outcome (ok, failed)",
-            ["outcome"], registry=None,
+            "symbols of finished refresh runs, by timeframe and outcome (ok, failed)",
+            ["timeframe", "outcome"], registry=None,
         ),
         signal_changes=Counter(
             "perpwatch_signal_changes",
-            "analyses whose recommendation or cross changed, by the new recommendation",
-            ["to"], registry=None,
+            "analyses whose recommendation or cross changed, by timeframe and new recommendation",
+            ["timeframe", "to"], registry=None,
         ),
         exchange_requests=Counter(
             "perpwatch_exchange_requests",

@@ -49,10 +49,10 @@ class Hub:
         *,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
-        on_analysis: Callable[[str], None] | None = None,
+        on_analysis: Callable[[str, str | None], None] | None = None,
     ) -> None:
         self._bus = bus
-        # told of every symbol with a new analysis (the near cache drops its copy)
+        # told of every (symbol, timeframe) with a new analysis (the near cache drops its copy)
         self._on_analysis = on_analysis
         self._state = state
         self._clock = clock
@@ -177,7 +177,7 @@ class Hub:
             if self._on_analysis is not None and channel == "signals":
                 for event in events:
                     if event.type == "analysis" and event.symbol is not None:
-                        self._on_analysis(event.symbol)
+                        self._on_analysis(event.symbol, event.timeframe)
             self._deliver(channel, events, await self._cuts(channel, events))
             pos = events[-1].seq
             self.position[channel] = pos

@@ -1,7 +1,8 @@
 """The current state of each channel, read from the cache: what a snapshot carries.
 
-* ``signals``: every subscribed symbol's analysis as ``analyze-symbol`` would serve it
-  (cached, with its age and staleness); with no symbols named, every cached one.
+* ``signals``: every subscribed symbol's analysis of each subscribed timeframe as
+  ``analyze-symbol`` would serve it (cached, with its age and staleness); with no symbols
+  named, every cached one.
 * ``funding``: each exchange's stored table (``funding:rates:<exchange>``: exchange,
   ``fetched_at_ms``, rows), its rows cut to the subscribed symbols when symbols are named.
 * ``arbitrage``: the view published last (``funding:arbitrage``), opportunities cut the
@@ -13,7 +14,7 @@ Texts are passed on as stored; only a cut by symbols decodes, and it runs in a t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from perpwatch.analysis.service import AnalysisService
 from perpwatch.cache.failover import FailoverCache
@@ -24,20 +25,18 @@ from perpwatch.push.session import Scope
 
 
 class CacheState:
+    """``services``: each timeframe's analyses, the primary first."""
+
     def __init__(
         self,
-        service: AnalysisService,
+        services: dict[str, AnalysisService],
         cache: FailoverCache,
         *,
-        timeframe: str,
         exchanges: Callable[[], list[str]],
-        symbols: Callable[[], Awaitable[list[str]]] | None = None,
     ) -> None:
-        self._service = service
+        self._services = services
         self._cache = cache
-        self._timeframe = timeframe
         self._exchanges = exchanges
-        self._symbols = symbols or service.cached_symbols
 
     async def items(self, channel: Channel, scope: Scope) -> list[str]:
         if channel == "signals":
@@ -49,11 +48,17 @@ class CacheState:
         return await self._cut([FUNDING_ARBITRAGE_KEY], scope, cut_arbitrage)
 
     async def _signals(self, scope: Scope) -> list[str]:
-        if scope.timeframes is not None and self._timeframe not in scope.timeframes:
-            return []
-        symbols = sorted(scope.symbols) if scope.symbols is not None else await self._symbols()
-        texts = await self._service.cached_responses(symbols)
-        return [t for t in texts if t is not None]
+        out: list[str] = []
+        for tf, service in self._services.items():
+            if scope.timeframes is not None and tf not in scope.timeframes:
+                continue
+            symbols = (
+                sorted(scope.symbols) if scope.symbols is not None
+                else await service.cached_symbols()
+            )  # fmt: skip
+            texts = await service.cached_responses(symbols)
+            out.extend(t for t in texts if t is not None)
+        return out
 
     async def _cut(
         self, keys: list[str], scope: Scope, cut: Callable[[str, frozenset[str]], str]

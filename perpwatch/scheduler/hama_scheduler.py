@@ -27,6 +27,7 @@ from perpwatch.scheduler.models import (
     RunReport,
     ScheduleStatus,
     SignalLag,
+    TimeframeStatus,
     signal_lag,
 )
 from perpwatch.scheduler.server_clock import ServerClock
@@ -157,6 +158,8 @@ class HamaScheduler:
     ) -> None:
         self._coord = coordination
         self._closes = closes
+        # the further timeframes' refreshes, shown (and published) with this status
+        self.further_status: Callable[[], list[TimeframeStatus]] = list
         self.next_close_ms: int | None = None  # the close the run at next_run_at refreshes
         self.last_close_ms: int | None = None
         self.last_signal_lag: SignalLag | None = None
@@ -602,6 +605,7 @@ class HamaScheduler:
             last_ok_run=None if self.last_ok_run_at is None else iso_s(self.last_ok_run_at),
             exchange_error=self.exchange_error,
             exchange_state=self._market.exchange_state(),
+            timeframes=self.further_status(),
             **self._close_status(),
         )
 

@@ -75,6 +75,32 @@ class RunProgress(BaseModel):
     shards: dict[str, Any] | None
 
 
+class TimeframeRun(BaseModel):
+    """One refresh of a further timeframe (``HAMA_TIMEFRAMES`` after the first) at a
+    candle close: only symbols whose cached analysis predates that close are computed."""
+
+    candle_close: str = Field(description="the close refreshed (exchange time, UTC)")
+    started: str
+    finished: str | None
+    total: int = Field(description="watched symbols")
+    refreshed: int
+    current: int = Field(description="already analysed for this close: not fetched again")
+    failed: int
+    duration_s: float | None
+    failures: dict[str, str] = Field(default_factory=dict, description="up to 20, with reasons")
+    signal_lag: SignalLag | None = None
+
+
+class TimeframeStatus(BaseModel):
+    """A further timeframe's refreshes: one at each of its candle closes, nothing between."""
+
+    timeframe: str
+    running: bool
+    next_candle_close: str | None
+    runs: int
+    last_run: TimeframeRun | None
+
+
 class ScheduleStatus(BaseModel):
     """The HAMA schedule as one process runs it (or, on another process, as the leader
     published it)."""
@@ -106,6 +132,9 @@ class ScheduleStatus(BaseModel):
     )
     exchange_state: ExchangeState | None = Field(
         default=None, description="the scheduling process's exchange client: breaker, weight"
+    )
+    timeframes: list[TimeframeStatus] = Field(
+        default_factory=list, description="the further timeframes (HAMA_TIMEFRAMES after the first)"
     )
 
 

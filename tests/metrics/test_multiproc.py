@@ -29,8 +29,8 @@ def write_stale_counter(directory: Path) -> Path:
     """A counter file as a crashed earlier run would leave it: a million ok symbols."""
     path = directory / "counter_999999.db"
     d = MmapedDict(str(path))
-    key = mmap_key("perpwatch_refresh_symbols", "perpwatch_refresh_symbols_total", ["outcome"],
-                   ["ok"], "stale")  # fmt: skip
+    key = mmap_key("perpwatch_refresh_symbols", "perpwatch_refresh_symbols_total",
+                   ["timeframe", "outcome"], ["15m", "ok"], "stale")  # fmt: skip
     d.write_value(key, STALE, 0.0)
     d.close()
     return path

@@ -9,7 +9,7 @@ and answers exactly the requests that are plain hits:
 
 * a JSON content type and a body of at most ``max_body_bytes`` (read here, in full);
 * an object with ``symbol`` (a string that :func:`normalize_symbol` accepts) and at
-  most ``force_refresh: false`` besides;
+  most ``force_refresh: false`` and a configured ``timeframe`` (a string) besides;
 * a symbol whose analysis is cached;
 * no ``Origin`` header when CORS is configured (the CORS middleware adds its headers).
 
@@ -35,11 +35,12 @@ if TYPE_CHECKING:
     from perpwatch.runtime import Runtime
 
 PATH = "/api/gainer-analysis/analyze-symbol"
-_ALLOWED = frozenset({"symbol", "force_refresh"})
+_ALLOWED = frozenset({"symbol", "force_refresh", "timeframe"})
 
 
-def plain_hit_symbol(body: bytes) -> str | None:
-    """The canonical symbol when ``body`` asks for a plain (unforced) analysis."""
+def plain_hit(body: bytes) -> tuple[str, str | None] | None:
+    """The canonical symbol and the timeframe named (None: the primary) when ``body``
+    asks for a plain (unforced) analysis."""
     try:
         request: Any = json.loads(body)
     except (ValueError, RecursionError):  # bad JSON, bad UTF-8, absurd nesting: not ours
@@ -49,10 +50,11 @@ def plain_hit_symbol(body: bytes) -> str | None:
     if request.get("force_refresh", False) is not False:
         return None
     symbol = request.get("symbol")
-    if not isinstance(symbol, str):
+    timeframe = request.get("timeframe")
+    if not isinstance(symbol, str) or not (timeframe is None or isinstance(timeframe, str)):
         return None
     try:
-        return normalize_symbol(symbol)
+        return normalize_symbol(symbol), timeframe
     except InvalidInput:
         return None
 
@@ -96,11 +98,13 @@ class HitFastPath:
             if len(body) > self.max_body_bytes or not message.get("more_body", False):
                 break
         complete = messages[-1]["type"] == "http.request" and not messages[-1].get("more_body")
-        symbol = plain_hit_symbol(body) if complete and len(body) <= self.max_body_bytes else None
+        asked = plain_hit(body) if complete and len(body) <= self.max_body_bytes else None
         hit = None
-        if symbol is not None:
-            try:
-                hit = await self.runtime().service.cached_response(symbol, count_miss=False)
+        if asked is not None:
+            symbol, timeframe = asked
+            try:  # an unconfigured timeframe raises: the route answers its 400
+                service = self.runtime().service_for(timeframe)
+                hit = await service.cached_response(symbol, count_miss=False)
             except Exception:  # not started, or a surprise: the normal route answers it
                 hit = None
         if hit is None:

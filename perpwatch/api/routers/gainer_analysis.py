@@ -8,6 +8,7 @@ from the caller's rate-limit bucket (429 with ``Retry-After`` when it is empty).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Annotated, Any, Literal
 
@@ -15,8 +16,9 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
+from perpwatch.analysis.matrix import MatrixData, matrix
 from perpwatch.analysis.series import AnalysisSeries
-from perpwatch.analysis.service import Served
+from perpwatch.analysis.service import AnalysisService, Served
 from perpwatch.api.cluster_view import coordination_status, shared_schedule_status
 from perpwatch.api.deps import (
     AuthRequired,
@@ -50,7 +52,6 @@ from perpwatch.api.security import (
     refund_token,
     take_token,
 )
-from perpwatch.constants import HAMA_ANALYSIS_PREFIX
 from perpwatch.errors import InvalidInput, UnknownSymbol
 from perpwatch.jobs import HAMA_REFRESH
 from perpwatch.scheduler import control
@@ -72,11 +73,13 @@ router = APIRouter(prefix="/api/gainer-analysis", tags=["gainer-analysis"])
     openapi_extra=AUTH_CONDITIONAL,
     summary="HAMA analysis of one symbol (cached; computed on a miss or when forced)",
 )
-async def analyze_symbol(body: AnalyzeRequest, request: Request, service: ServiceDep) -> Response:
+async def analyze_symbol(body: AnalyzeRequest, request: Request, runtime: RuntimeDep) -> Response:
     """A cache hit is open to everyone and never rate-limited. ``force_refresh: true`` needs
     the API key (when set) and a rate-limit token. A cache miss is open too -- refusing it
     would make the first read of a symbol fail -- but it costs exchange weight, so it is
-    charged to the caller's bucket; a caller with an empty bucket is still served hits."""
+    charged to the caller's bucket; a caller with an empty bucket is still served hits.
+    ``timeframe``: one of ``HAMA_TIMEFRAMES`` (400 naming them for any other)."""
+    service = runtime.service_for(body.timeframe)
     if body.force_refresh:
         ensure_authorized(request)
     symbol = normalize_symbol(body.symbol)
@@ -89,7 +92,7 @@ async def analyze_symbol(body: AnalyzeRequest, request: Request, service: Servic
     return ok_model(served.response(), "success")
 
 
-async def _compute(symbol: str, force: bool, request: Request, service: ServiceDep) -> Served:
+async def _compute(symbol: str, force: bool, request: Request, service: AnalysisService) -> Served:
     if force:
         take_token(request)  # concurrent forced refreshes of a symbol share one computation
         return service.fresh(await service.refresh(symbol))
@@ -115,7 +118,7 @@ async def _scheduler_status(runtime: RuntimeDep) -> SchedulerStatus:
         funding_check=check.status() if check is not None else FundingCheckOff(),
         cache_stats=SchedulerCacheStats(
             available=cache.redis_available if cache.redis_enabled else True,
-            cached_symbols=await cache.count(HAMA_ANALYSIS_PREFIX),
+            cached_symbols=len(await runtime.service.cached_symbols()),
             cache_ttl_seconds=int(runtime.service.ttl_s),
         ),
     )
@@ -265,39 +268,43 @@ async def series(
     as the analysis, and cached until the next candle closes. 503 while no candles of the
     symbol are held (it is not watched and was never analysed)."""
     canonical = normalize_symbol(symbol)
-    configured = runtime.settings.hama_timeframe
-    if timeframe is not None and timeframe != configured:
-        raise InvalidInput(
-            f"timeframe {timeframe[:10]!r} is not configured; configured: {configured}"
-        )
+    service = runtime.service_for(timeframe)
     push = runtime.push
     known = None if push is None else await push.known_symbols()
     if known is not None and canonical not in known:
         raise UnknownSymbol(canonical)
-    text = await runtime.service.series_text(canonical, bars)
+    text = await service.series_text(canonical, bars)
     return ok_raw(text)
+
+
+async def watched_symbols(runtime: RuntimeDep) -> list[str]:
+    """The symbols this process schedules, else those of the process that does."""
+    symbols = list(runtime.scheduler.symbols)
+    if not symbols:  # another process runs the schedule: its watched symbols
+        shared = await shared_schedule_status(runtime)
+        symbols = list(shared.symbols) if shared is not None else []
+    return symbols
 
 
 @router.get(
     "/signals",
     response_model=Envelope[SignalsData],
-    responses=errors(422),
+    responses=errors(400, 422),
     summary="Cached analyses of every watched symbol, filterable",
 )
 async def signals(
     runtime: RuntimeDep,
     recommendation: Literal["BUY", "SELL", "HOLD"] | None = None,
     min_confidence: Annotated[float, Query(ge=0, le=1)] = 0.0,
+    timeframe: Annotated[str | None, Query(max_length=10)] = None,
 ) -> JSONResponse:
     """Served from the cache only (no exchange call); symbols not cached yet are listed
-    under ``missing`` rather than invented."""
-    symbols = list(runtime.scheduler.symbols)
-    if not symbols:  # another process runs the schedule: its watched symbols
-        shared = await shared_schedule_status(runtime)
-        symbols = list(shared.symbols) if shared is not None else []
-    symbols = symbols or await runtime.service.cached_symbols()
-    docs = await runtime.service.cached(symbols)
-    now = runtime.service.now()
+    under ``missing`` rather than invented. ``timeframe``: one of HAMA_TIMEFRAMES."""
+    service = runtime.service_for(timeframe)
+    symbols = await watched_symbols(runtime)
+    symbols = symbols or await service.cached_symbols()
+    docs = await service.cached(symbols)
+    now = service.now()
     rows: list[SignalRow] = []
     missing: list[str] = []
     for symbol, doc in zip(symbols, docs, strict=True):
@@ -306,7 +313,7 @@ async def signals(
             continue
         h = doc["hama_analysis"]
         age = round(max(0.0, now - doc["timestamp_ms"] / 1000), 3)
-        stale, _reason = runtime.service.staleness(symbol, doc, age)
+        stale, _reason = service.staleness(symbol, doc, age)
         if recommendation is not None and h["recommendation"] != recommendation:
             continue
         if h["confidence"] < min_confidence:
@@ -314,3 +321,38 @@ async def signals(
         rows.append(SignalRow.from_document(symbol, doc, age_seconds=age, stale=stale))
     rows.sort(key=lambda r: (-r.confidence, r.symbol))
     return ok_model(SignalsData(count=len(rows), signals=rows, missing=missing))
+
+
+MAX_MATRIX_SYMBOLS = 2000
+
+
+@router.get(
+    "/matrix",
+    response_model=Envelope[MatrixData],
+    responses=errors(400, 422),
+    summary="Every timeframe's signal per symbol, and how far they agree (alignment)",
+)
+async def signal_matrix(
+    runtime: RuntimeDep,
+    symbols: Annotated[str | None, Query(max_length=40_000)] = None,
+    min_alignment: Annotated[float | None, Query(ge=0, le=1, allow_inf_nan=False)] = None,
+) -> Response:
+    """From the cache only. ``symbols``: comma-separated (default: the watched ones).
+    ``min_alignment``: keep rows whose |alignment| reaches it, BUY or SELL alike."""
+    if symbols is not None:
+        names = [normalize_symbol(s) for s in symbols.split(",") if s.strip()]
+        if not names or len(names) > MAX_MATRIX_SYMBOLS:
+            raise InvalidInput(f"symbols: 1 to {MAX_MATRIX_SYMBOLS} comma-separated symbols")
+        wanted = list(dict.fromkeys(names))
+    else:
+        wanted = await watched_symbols(runtime) or await runtime.service.cached_symbols()
+    services = runtime.services or {runtime.service.timeframe: runtime.service}
+    texts = {tf: await s.cached_texts(wanted) for tf, s in services.items()}
+    stale = {tf: s.stale_after_s for tf, s in services.items()}
+    now = runtime.service.now()
+
+    def build() -> str:  # decoding every analysis: off the event loop
+        return matrix(wanted, texts, stale_after_s=stale, now_s=now,
+                      min_alignment=min_alignment).model_dump_json()  # fmt: skip
+
+    return ok_raw(await asyncio.to_thread(build))

@@ -48,6 +48,11 @@ class AnalyzeRequest(BaseModel):
     model_config = _REQUEST
     symbol: SymbolField
     force_refresh: StrictBool = False
+    timeframe: str | None = Field(
+        default=None,
+        max_length=10,
+        description="one of HAMA_TIMEFRAMES (default: the primary, the first of them)",
+    )
 
 
 class SchedulerStartRequest(BaseModel):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from perpwatch.api.middleware.hit_fast_path import plain_hit_symbol
+from perpwatch.api.middleware.hit_fast_path import plain_hit
 
 
 @pytest.mark.parametrize(
@@ -24,4 +24,20 @@ from perpwatch.api.middleware.hit_fast_path import plain_hit_symbol
     ],
 )
 def test_only_plain_requests_take_the_fast_path(body: bytes, symbol: str | None) -> None:
-    assert plain_hit_symbol(body) == symbol
+    got = plain_hit(body)
+    assert (None if got is None else got[0]) == symbol
+    if got is not None:
+        assert got[1] is None  # no timeframe named: the primary
+
+
+@pytest.mark.parametrize(
+    ("body", "asked"),
+    [
+        (b'{"symbol": "BTCUSDT", "timeframe": "1h"}', ("BTCUSDT", "1h")),
+        (b'{"symbol": "BTCUSDT", "timeframe": null}', ("BTCUSDT", None)),
+        (b'{"symbol": "BTCUSDT", "timeframe": 60}', None),  # not a string: its 422 there
+        (b'{"symbol": "BTCUSDT", "timeframe": ["1h"]}', None),
+    ],
+)
+def test_a_timeframe_is_passed_on(body: bytes, asked: tuple[str, str | None] | None) -> None:
+    assert plain_hit(body) == asked
