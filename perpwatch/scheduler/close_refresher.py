@@ -8,7 +8,8 @@ analysis predates the close (a leader that takes over mid-way, or a turn retried
 failures, does not fetch a symbol twice), and with Redis the close is claimed with
 ``SET NX`` first (``hama:cycle:1h:<close+delay>``), so two processes that both believe
 they lead do not both run it. On start, symbols with no analysis of the last close are
-filled in. Symbols that failed are tried again once a minute until the next close.
+filled in, and once a minute symbols still without an analysis of the last close (they
+failed, are newly watched, or were not listed yet) are caught up.
 The turns run in the leader, with bounded concurrency: at most one request per symbol
 per close, of the cheapest weight (an incremental fetch of the candles since the last).
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -34,7 +36,8 @@ from perpwatch.types import timeframe_ms
 
 logger = logging.getLogger(__name__)
 
-RETRY_FAILED_S = 60.0
+CATCH_UP_S = 60.0
+WAIT_FOR_SYMBOLS_S = 0.5
 MAX_LISTED_FAILURES = 20
 
 
@@ -106,38 +109,47 @@ class CloseRefresher:
         )
 
     async def _loop(self) -> None:
+        for _ in itertools.count():  # the primary schedule lists the symbols first
+            if self._symbols():
+                break
+            await asyncio.sleep(WAIT_FOR_SYMBOLS_S)
         await self._server_clock.refresh()
         close = last_close_ms(self._clock(), tf_s=self._tf_s, delay_s=self._delay_s,
                               offset_s=self._server_clock.offset_s)  # fmt: skip
-        failed = await self._guarded_turn(close, claim=False)  # fill in what is missing
+        await self._guarded_turn(close, claim=False)  # fill in what is missing
         while True:
             at, nxt = next_close_start(self._clock(), tf_s=self._tf_s, delay_s=self._delay_s,
                                        offset_s=self._server_clock.offset_s,
                                        after_close_ms=close)  # fmt: skip
             self.next_close_ms = nxt
-            wake = at if not failed else min(at, self._clock() + RETRY_FAILED_S)
+            # between closes, once a minute: symbols still without an analysis of the last
+            # close (failed ones, newly watched ones, or none listed yet) are caught up
+            wake = min(at, self._clock() + CATCH_UP_S)
             await asyncio.sleep(max(0.0, wake - self._clock()))
             await self._server_clock.refresh()
             if self._clock() + 1e-3 >= at:
                 close = nxt
-                failed = await self._guarded_turn(close, claim=True)
+                await self._guarded_turn(close, claim=True)
             else:
-                failed = await self._guarded_turn(close, claim=False)  # a retry
+                await self._guarded_turn(close, claim=False, catch_up=True)
 
-    async def _guarded_turn(self, close_ms: int, *, claim: bool) -> int:
+    async def _guarded_turn(self, close_ms: int, *, claim: bool, catch_up: bool = False) -> int:
         """:meth:`turn`, never raising (the loop must go on to the next close); returns
         how many symbols failed."""
         try:
-            run = await self.turn(close_ms, claim=claim)
+            run = await self.turn(close_ms, claim=claim, catch_up=catch_up)
         except CacheUnavailable as e:
             logger.warning("%s refresh of %s skipped: Redis did not answer (%s)",
                            self.timeframe, iso_ms(close_ms), e)  # fmt: skip
             return 1
         return 0 if run is None else run.failed
 
-    async def turn(self, close_ms: int, *, claim: bool) -> TimeframeRun | None:
+    async def turn(
+        self, close_ms: int, *, claim: bool, catch_up: bool = False
+    ) -> TimeframeRun | None:
         """Refresh every watched symbol not yet analysed for ``close_ms``. ``None``: the
-        schedule is stopped, or another process claimed this close."""
+        schedule is stopped, or another process claimed this close. A ``catch_up`` with
+        nothing to do is not recorded as a run."""
         if not self._active():
             return None
         if claim and self._claims is not None:
@@ -157,6 +169,8 @@ class CloseRefresher:
         run = TimeframeRun(candle_close=close_iso, started=iso_s(started), finished=None,
                            total=len(symbols), refreshed=0, current=len(symbols) - len(due),
                            failed=0, duration_s=None)  # fmt: skip
+        if not due and catch_up:
+            return run
         self.last_run = run
         gate = asyncio.Semaphore(self._concurrency)
         cycle_id = f"{self.timeframe}:{close_ms}"

@@ -30,6 +30,7 @@ def serve_env(redis_url: str) -> dict[str, str]:
         "MARKET": "sim",
         "REDIS_URL": redis_url,
         "SERVE_WORKERS": "0",
+        "HAMA_TIMEFRAMES": "15m,1h,4h",
         "LOG_LEVEL": "WARNING",
     }
 
@@ -47,6 +48,9 @@ class Server:
         self.proc.start()
         self.proc.wait_http(f"{self.base}/health/ready", timeout_s=60)
         wait_for(lambda: self.status()["last_run"] is not None, 60, "no first refresh")
+        wait_for(  # and the further timeframes filled in
+            lambda: all(t["last_run"] for t in self.status()["timeframes"]), 60, "no 1h/4h"
+        )
         return self
 
     def stop(self) -> None:

@@ -41,14 +41,18 @@ def column(page: Page, key: str) -> list[str]:
     return texts
 
 
-def cached(server: Server) -> dict[str, dict[str, Any]]:
-    """Every analysis in the server's Redis, by symbol: what the page must agree with."""
+def cached(server: Server, timeframe: str | None = None) -> dict[str, dict[str, Any]]:
+    """Every analysis of ``timeframe`` (None: the primary) in the server's Redis, by
+    symbol: what the page must agree with."""
     r = redis.Redis.from_url(server.redis_url)
     try:
         keys = [k.decode() for k in r.scan_iter("hama:analysis:*")]
-        docs = {
-            k.rsplit(":", 1)[1]: json.loads(v) for k, v in zip(keys, r.mget(keys), strict=True) if v
-        }
+        if timeframe is None:
+            keys = [k for k in keys if k.count(":") == 2]
+        else:
+            keys = [k for k in keys if k.endswith(f":{timeframe}")]
+        values = r.mget(keys)
+        docs = {k.split(":")[2]: json.loads(v) for k, v in zip(keys, values, strict=True) if v}
     finally:
         r.close()
     return docs
@@ -298,3 +302,70 @@ def test_read_only_until_a_key_is_entered_then_it_controls_the_scheduler(
     # the only console errors: the refused handshakes of the wrong key, and its 401
     unexpected = [e for e in w.errors if "WebSocket" not in e and "401" not in e]
     assert not unexpected, unexpected
+
+
+def test_the_table_shows_another_timeframe(server: Server, open_page: Any) -> None:
+    w: Watched = open_page(server.base + "/?tf=4h")
+    page = w.page
+    live(page)
+    watched = all_rows_shown(page, server)
+    assert page.input_value("#f-tf") == "4h"
+    docs = cached(server, "4h")
+    shown = dict(zip(shown_symbols(page), column(page, "rec"), strict=True))
+    assert shown == {s: docs[s]["hama_analysis"]["recommendation"] for s in watched}
+    page.select_option("#f-tf", "")  # the primary
+    assert "tf=" not in page.url
+    primary = cached(server)
+    shown = dict(zip(shown_symbols(page), column(page, "rec"), strict=True))
+    assert shown == {s: primary[s]["hama_analysis"]["recommendation"] for s in watched}
+
+
+def test_the_timeframes_grid_shows_the_servers_matrix(server: Server, open_page: Any) -> None:
+    matrix = httpx.get(server.base + f"{API}/matrix", timeout=10).json()["data"]
+    w: Watched = open_page(server.base + "/matrix")
+    page = w.page
+    live(page)
+    page.wait_for_function(
+        f"() => document.querySelectorAll('#mx-body tr').length === {matrix['count']}"
+    )
+    heads = page.eval_on_selector_all("#mx-head th", "ths => ths.map(t => t.textContent)")
+    assert heads == ["Symbol", "15m (primary)", "1h", "4h", "Alignment"]
+    rows = page.eval_on_selector_all(
+        "#mx-body tr",
+        "rs => rs.map(r => [r.dataset.symbol, r.dataset.alignment,"
+        " [...r.querySelectorAll('td[data-tf]')].map(c => c.textContent)])",
+    )
+    by_symbol = {row["symbol"]: row for row in matrix["rows"]}
+    for symbol, shown_alignment, cells in rows:
+        want = by_symbol[symbol]
+        assert float(shown_alignment) == want["alignment"]
+        recs = [c.split()[0] for c in cells]
+        assert recs == [want["timeframes"][tf]["recommendation"] for tf in ("15m", "1h", "4h")]
+    aligned = [float(a) for _s, a, _c in rows]
+    assert aligned == sorted(aligned, reverse=True)  # BUY-aligned first
+    page.fill("#mx-min", "0.9")
+    page.wait_for_function("() => location.search.includes('min=0.9')")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#mx-body tr')]"
+        ".every(r => Math.abs(+r.dataset.alignment) >= 0.9)"
+    )
+    kept = page.eval_on_selector_all("#mx-body tr", "rs => rs.length")
+    want_kept = sum(1 for r in matrix["rows"] if r["alignment"] is not None
+                    and abs(r["alignment"]) >= 0.9)  # fmt: skip
+    assert kept == want_kept
+
+
+def test_the_symbol_view_switches_timeframe(server: Server, open_page: Any) -> None:
+    w: Watched = open_page(server.base + "/symbol/ETHUSDT")
+    page = w.page
+    live(page)
+    page.wait_for_selector("#sym-tfs button[data-tf='1h']")
+    page.click("#sym-tfs button[data-tf='1h']")
+    assert page.url.endswith("/symbol/ETHUSDT?tf=1h")
+    doc = cached(server, "1h")["ETHUSDT"]
+    page.wait_for_function(
+        "(want) => document.getElementById('sym-summary').textContent === want",
+        arg=doc["conditions"]["summary"],
+    )
+    assert "· 1h ·" in page.inner_text("#sym-conf")
+    page.wait_for_selector("#chart[data-bars='300']")

@@ -86,7 +86,7 @@ async def test_a_close_refreshes_each_symbol_once_under_its_own_key(redis_url: s
             assert doc["timeframe"] == "1h" and doc["candle_close_time"] == iso_ms(close)
             assert r.ttl(f"hama:analysis:{s}:1h") > 3600  # lives until the next close
         # the same close again (a retry, or a new leader): nothing fetched, nothing written
-        again = await hourly.turn(close, claim=False)
+        again = await hourly.turn(close, claim=False, catch_up=True)
         assert again is not None and (again.refreshed, again.current) == (0, 3)
         assert rt.market.calls["fetch_candles"] - calls_before == 3  # one per symbol
         # with Redis, a close is claimed: a rival leader does not run it as well

@@ -1,4 +1,5 @@
-"""The dashboard: ``/`` (signals), ``/funding``, ``/symbol/{symbol}`` and ``/static/…``.
+"""The dashboard: ``/`` (signals), ``/matrix`` (timeframes), ``/funding``,
+``/symbol/{symbol}`` and ``/static/…``.
 
 Read-only pages: controls that change anything call the REST API with the key the user
 entered, which the API checks as for any other client.
@@ -34,6 +35,11 @@ async def signals_page(request: Request) -> Response:
 
 @router.api_route("/funding", methods=["GET", "HEAD"])
 async def funding_page(request: Request) -> Response:
+    return _serve(request, page())
+
+
+@router.api_route("/matrix", methods=["GET", "HEAD"])
+async def matrix_page(request: Request) -> Response:
     return _serve(request, page())
 
 

@@ -4,8 +4,9 @@ import { Api } from "./api.js";
 import { byId, el, setText } from "./dom.js";
 import { clock, duration, pct } from "./format.js";
 import { FundingView } from "./funding.js";
+import { MatrixView } from "./matrix.js";
 import { SignalsTable } from "./signals.js";
-import { Store } from "./store.js";
+import { Store, key } from "./store.js";
 import { Stream } from "./stream.js";
 import { SymbolView } from "./symbol.js";
 import { renderSystem } from "./system.js";
@@ -17,6 +18,7 @@ function route(pathname) {
   const m = /^\/symbol\/([A-Za-z0-9._-]{1,40})\/?$/.exec(pathname);
   if (m) return { view: "symbol", symbol: m[1].toUpperCase() };
   if (pathname === "/funding" || pathname === "/funding/") return { view: "funding" };
+  if (pathname === "/matrix" || pathname === "/matrix/") return { view: "matrix" };
   return { view: "signals" };
 }
 
@@ -34,6 +36,7 @@ class Dashboard {
     if (this.route.view === "signals") this.signals = new SignalsTable(this.store);
     if (this.route.view === "funding") this.funding = new FundingView(this.store);
     if (this.route.view === "symbol") this.symbol = new SymbolView(this.store, this.route.symbol, this.api);
+    if (this.route.view === "matrix") this.matrix = new MatrixView(this.api);
     this.bindKey();
   }
 
@@ -46,6 +49,7 @@ class Dashboard {
     });
     this.stream.start();
     this.pollStatus();
+    if (this.matrix) this.matrix.load();
     setInterval(() => this.pollStatus(), STATUS_EVERY_MS);
     setInterval(() => this.tick(), 1000);
   }
@@ -105,9 +109,10 @@ class Dashboard {
       if (!all) this.signals.flash(signals);
     }
     if (this.funding && funding) this.funding.render();
+    if (this.matrix && (all || signals.size)) this.matrix.changed();
     if (this.symbol) {
       this.symbol.render();
-      if (all || signals.has(this.route.symbol)) this.symbol.loadSeries();
+      if (all || signals.has(key(this.route.symbol, this.symbol.timeframe()))) this.symbol.loadSeries();
     }
   }
 
@@ -140,6 +145,10 @@ class Dashboard {
     this.store.statusError = status.ok ? null : status.msg;
     if (status.ok) this.store.statusAt = Date.now();
     if (this.route.view === "signals") renderSystem(this.store);
+    if (this.symbol && status.ok) {
+      this.symbol.render(); // the configured timeframes are known now
+      this.symbol.loadSeries();
+    }
   }
 
   tick() {

@@ -44,7 +44,7 @@ function crossText(doc) {
   return `${s.bars_since_cross} ${arrow}`.trim();
 }
 
-const FILTER_KEYS = ["rec", "minconf", "q", "criteria"];
+const FILTER_KEYS = ["tf", "rec", "minconf", "q", "criteria"];
 
 export function readQuery(search) {
   const p = new URLSearchParams(search);
@@ -54,7 +54,8 @@ export function readQuery(search) {
   const minconf = Math.min(100, Math.max(0, Number.parseFloat(p.get("minconf") || "0") || 0));
   const q = (p.get("q") || "").slice(0, 40);
   const criteria = ["buy", "sell"].includes(p.get("criteria")) ? p.get("criteria") : "";
-  return { sort, dir, rec, minconf, q, criteria };
+  const tf = /^\d{1,2}[mhd]$/.test(p.get("tf") || "") ? p.get("tf") : ""; // "": the primary
+  return { sort, dir, rec, minconf, q, criteria, tf };
 }
 
 export function writeQuery(state) {
@@ -85,6 +86,12 @@ export class SignalsTable {
     const minconf = byId("f-minconf");
     const q = byId("f-q");
     const criteria = byId("f-criteria");
+    const tf = byId("f-tf");
+    tf.addEventListener("change", () => {
+      this.state.tf = tf.value;
+      this.saveState();
+      this.render();
+    });
     rec.value = this.state.rec;
     minconf.value = this.state.minconf ? String(this.state.minconf) : "";
     q.value = this.state.q;
@@ -142,15 +149,33 @@ export class SignalsTable {
     this.render();
   }
 
+  // The timeframe shown: the one in the URL while it is configured, else the primary
+  timeframe() {
+    const configured = this.store.timeframes();
+    return this.state.tf && (configured.length === 0 || configured.includes(this.state.tf)) ? this.state.tf : this.store.primary();
+  }
+
+  renderTimeframes() {
+    const select = byId("f-tf");
+    const names = this.store.timeframes();
+    const key = names.join();
+    if (this.tfKey !== key) {
+      this.tfKey = key;
+      select.replaceChildren(...names.map((n, i) => el("option", { value: i === 0 ? "" : n, text: i === 0 ? `${n} (primary)` : n })));
+    }
+    select.value = this.state.tf && names.includes(this.state.tf) && this.state.tf !== names[0] ? this.state.tf : "";
+    byId("f-tf-label").hidden = names.length < 2;
+  }
+
   symbols() {
     const watched = this.store.status && Array.isArray(this.store.status.symbols) ? this.store.status.symbols : [];
     const all = new Set(watched);
-    for (const s of this.store.analyses.keys()) all.add(s);
+    for (const s of this.store.symbolsOf(this.timeframe())) all.add(s);
     return [...all];
   }
 
   model(symbol) {
-    const doc = this.store.analyses.get(symbol) || null;
+    const doc = this.store.analysis(symbol, this.timeframe()) || null;
     return {
       symbol,
       doc,
@@ -172,8 +197,11 @@ export class SignalsTable {
     return true;
   }
 
-  flash(symbols) {
-    for (const s of symbols) {
+  flash(keys) {
+    const tf = this.timeframe();
+    for (const k of keys) {
+      const [s, ktf] = k.split("|");
+      if (ktf !== tf) continue;
       const row = this.rows.get(s);
       if (!row) continue;
       row.tr.classList.remove("flash");
@@ -184,8 +212,9 @@ export class SignalsTable {
 
   render() {
     this.renderHead();
+    this.renderTimeframes();
     const now = Date.now();
-    const ttl = this.store.ttlSeconds();
+    const ttl = this.store.staleAfterSeconds(this.timeframe());
     const cols = this.columns();
     const models = this.symbols().map((s) => this.model(s));
     for (const r of models) this.renderRow(r, cols, now, ttl);
@@ -216,6 +245,10 @@ export class SignalsTable {
     if (!row) {
       const cells = cols.map((c) => el("td", { class: c.num ? "num" : "" }));
       const link = el("a", { href: `/symbol/${encodeURIComponent(r.symbol)}`, text: r.symbol });
+      link.addEventListener("click", () => {
+        const tf = this.timeframe();
+        if (tf && tf !== this.store.primary()) link.href = `/symbol/${encodeURIComponent(r.symbol)}?tf=${encodeURIComponent(tf)}`;
+      });
       cells[0].append(link);
       const tr = el("tr", { dataset: { symbol: r.symbol } }, ...cells);
       row = { tr, cells };
@@ -233,7 +266,7 @@ export class SignalsTable {
     row.tr.classList.toggle("stale", stale);
     row.tr.classList.toggle("missing", !r.doc);
     const ageCell = row.cells[cols.length - 1];
-    ageCell.title = stale ? `stale: older than the cache TTL (${ttl}s)` : "";
+    ageCell.title = stale ? `stale: older than ${ttl}s` : "";
     if (stale && !ageCell.textContent.endsWith("stale")) ageCell.textContent += " stale";
     row.tr.dataset.computed = r.doc ? String(r.doc.timestamp_ms) : "";
     row.tr.dataset.rec = r.doc ? h(r.doc).recommendation : "";

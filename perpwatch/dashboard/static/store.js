@@ -1,10 +1,12 @@
 // What the page knows, as the push stream and the status endpoints told it, with the
 // time each part was computed. Views read it; nothing here is ever invented.
 
+export const key = (symbol, timeframe) => `${symbol}|${timeframe}`;
+
 export class Store {
   constructor({ scoped = false } = {}) {
     this.scoped = scoped; // subscribed to some symbols only: funding events carry only theirs
-    this.analyses = new Map(); // symbol -> the analyze-symbol document
+    this.analyses = new Map(); // "SYMBOL|tf" -> the analyze-symbol document
     this.funding = new Map(); // exchange -> {exchange, fetched_at_ms, rows: {symbol: row}}
     this.arbitrage = null; // the arbitrage view, or null
     this.changes = []; // signal_change events, newest first
@@ -15,12 +17,12 @@ export class Store {
   }
 
   apply(msg) {
-    // returns what changed: {signals: Set(symbols) | "all", funding: bool, arbitrage: bool, change}
+    // returns what changed: {signals: Set("SYMBOL|tf") | "all", funding: bool, arbitrage: bool, change}
     const out = { signals: null, funding: false, arbitrage: false, change: null };
     if (msg.type === "snapshot") {
       if (msg.channel === "signals") {
         this.analyses.clear();
-        for (const doc of msg.data || []) if (doc && typeof doc.symbol === "string") this.analyses.set(doc.symbol, doc);
+        for (const doc of msg.data || []) if (doc && typeof doc.symbol === "string") this.analyses.set(key(doc.symbol, doc.timeframe), doc);
         out.signals = "all";
       } else if (msg.channel === "funding") {
         this.funding.clear();
@@ -31,8 +33,8 @@ export class Store {
         out.arbitrage = true;
       }
     } else if (msg.type === "analysis" && msg.data && typeof msg.data.symbol === "string") {
-      this.analyses.set(msg.data.symbol, msg.data);
-      out.signals = new Set([msg.data.symbol]);
+      this.analyses.set(key(msg.data.symbol, msg.data.timeframe), msg.data);
+      out.signals = new Set([key(msg.data.symbol, msg.data.timeframe)]);
     } else if (msg.type === "signal_change" && msg.data) {
       this.changes.unshift(msg.data);
       this.changes.length = Math.min(this.changes.length, 50);
@@ -50,6 +52,33 @@ export class Store {
     return out;
   }
 
+  // The analysis of a symbol on a timeframe (default: the primary), or undefined
+  analysis(symbol, timeframe) {
+    return this.analyses.get(key(symbol, timeframe || this.primary()));
+  }
+
+  // Every symbol with an analysis of ``timeframe``
+  symbolsOf(timeframe) {
+    const tf = timeframe || this.primary();
+    const out = [];
+    for (const doc of this.analyses.values()) if (doc.timeframe === tf) out.push(doc.symbol);
+    return out;
+  }
+
+  // The configured timeframes, the primary first, as the schedule reports them
+  timeframes() {
+    const s = this.status;
+    if (!s || typeof s.timeframe !== "string") return [];
+    return [s.timeframe, ...(Array.isArray(s.timeframes) ? s.timeframes.map((t) => t.timeframe) : [])];
+  }
+
+  primary() {
+    const s = this.status;
+    if (s && typeof s.timeframe === "string") return s.timeframe;
+    for (const doc of this.analyses.values()) return doc.timeframe; // before the first status
+    return "";
+  }
+
   // The funding row of a symbol on the exchange its analysis came from, else the first
   // table that lists it.
   fundingOf(symbol, preferred) {
@@ -65,6 +94,17 @@ export class Store {
     let best = null;
     for (const o of view.opportunities) if (o.symbol === symbol && (!best || o.spread_apr > best.spread_apr)) best = o;
     return best;
+  }
+
+  // How old an analysis of ``timeframe`` may be before it is stale: the cache TTL for the
+  // primary; for a further timeframe, its candle length and 2 minutes (it is refreshed at
+  // each of its closes only)
+  staleAfterSeconds(timeframe) {
+    const tf = timeframe || this.primary();
+    if (!tf || tf === this.primary()) return this.ttlSeconds();
+    const m = /^(\d+)([mhd])$/.exec(tf);
+    if (!m) return this.ttlSeconds();
+    return Number(m[1]) * { m: 60, h: 3600, d: 86400 }[m[2]] + 120;
   }
 
   ttlSeconds() {

@@ -21,8 +21,35 @@ export class SymbolView {
     this.api = api;
     this.chart = null;
     this.seriesKey = "";
+    const tf = new URLSearchParams(location.search).get("tf") || "";
+    this.tf = /^\d{1,2}[mhd]$/.test(tf) ? tf : "";
     setText(byId("sym-title"), symbol);
     document.title = `${symbol} · perpwatch`;
+  }
+
+  timeframe() {
+    const configured = this.store.timeframes();
+    return this.tf && (configured.length === 0 || configured.includes(this.tf)) ? this.tf : this.store.primary();
+  }
+
+  renderTimeframes() {
+    const box = byId("sym-tfs");
+    const names = this.store.timeframes();
+    const key = names.join() + this.timeframe();
+    if (this.tfKey === key) return;
+    this.tfKey = key;
+    box.hidden = names.length < 2;
+    box.replaceChildren(...names.map((n) => el("button", {
+      type: "button", text: n, class: n === this.timeframe() ? "active" : "", dataset: { tf: n },
+      onclick: () => this.switchTo(n),
+    })));
+  }
+
+  switchTo(tf) {
+    this.tf = tf === this.store.primary() ? "" : tf;
+    history.replaceState(null, "", this.tf ? `?tf=${encodeURIComponent(this.tf)}` : location.pathname);
+    this.render();
+    this.loadSeries();
   }
 
   showError(text) {
@@ -32,11 +59,13 @@ export class SymbolView {
   }
 
   async loadSeries() {
-    const doc = this.store.analyses.get(this.symbol);
-    const key = doc ? `${doc.candle_close_time}` : "none";
+    const tf = this.timeframe();
+    const doc = this.store.analysis(this.symbol, tf);
+    const key = doc ? `${tf} ${doc.candle_close_time}` : "none";
     if (key === this.seriesKey) return;
     this.seriesKey = key;
-    const res = await this.api.get(`/api/gainer-analysis/series/${encodeURIComponent(this.symbol)}?bars=300`);
+    const query = tf ? `&timeframe=${encodeURIComponent(tf)}` : "";
+    const res = await this.api.get(`/api/gainer-analysis/series/${encodeURIComponent(this.symbol)}?bars=300${query}`);
     if (!res.ok) {
       this.showError(`chart data unavailable: ${res.msg}`);
       this.seriesKey = "";
@@ -110,7 +139,8 @@ export class SymbolView {
   }
 
   render() {
-    const doc = this.store.analyses.get(this.symbol);
+    this.renderTimeframes();
+    const doc = this.store.analysis(this.symbol, this.timeframe());
     const rec = byId("sym-rec");
     if (!doc) {
       setText(rec, "no analysis");
@@ -166,11 +196,12 @@ export class SymbolView {
   }
 
   tick() {
-    const doc = this.store.analyses.get(this.symbol);
+    const tf = this.timeframe();
+    const doc = this.store.analysis(this.symbol, tf);
     const node = byId("sym-age");
     if (!doc) return setText(node, "");
     const age = (Date.now() - doc.timestamp_ms) / 1000;
-    const stale = age > this.store.ttlSeconds();
+    const stale = age > this.store.staleAfterSeconds(tf);
     setText(node, `computed ${duration(age)} ago${stale ? " · stale" : ""}`);
     node.classList.toggle("bad", stale);
   }
