@@ -117,6 +117,9 @@ class EmulatorStats:
     weight_by_path: Counter[str] = field(default_factory=Counter)
     weight_total: int = 0
     klines_limits: list[int] = field(default_factory=list)
+    # klines by candle interval: requests and their weight (several timeframes)
+    klines_by_interval: Counter[str] = field(default_factory=Counter)
+    klines_weight_by_interval: Counter[str] = field(default_factory=Counter)
 
     def record(self, path: str, weight: int, params: Mapping[str, str]) -> None:
         self.requests[path] += 1
@@ -125,12 +128,17 @@ class EmulatorStats:
         if path == "/fapi/v1/klines":
             raw = params.get("limit", "")
             self.klines_limits.append(int(raw) if raw.isdigit() else KLINES_DEFAULT_LIMIT)
+            interval = str(params.get("interval", ""))[:8]
+            self.klines_by_interval[interval] += 1
+            self.klines_weight_by_interval[interval] += weight
 
     def reset(self) -> None:
         self.requests.clear()
         self.weight_by_path.clear()
         self.weight_total = 0
         self.klines_limits.clear()
+        self.klines_by_interval.clear()
+        self.klines_weight_by_interval.clear()
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -138,4 +146,6 @@ class EmulatorStats:
             "weight_total": self.weight_total,
             "weight_by_path": dict(self.weight_by_path),
             "klines_limits": list(self.klines_limits),
+            "klines_by_interval": dict(self.klines_by_interval),
+            "klines_weight_by_interval": dict(self.klines_weight_by_interval),
         }

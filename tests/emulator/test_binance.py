@@ -98,6 +98,7 @@ async def test_fetch_ohlcv_most_recent_499(exchange: Any, base_url: str) -> None
     s = stats(base_url)
     assert s["requests"] == {"/fapi/v1/exchangeInfo": 1, "/fapi/v1/klines": 1}
     assert s["klines_limits"] == [499] and s["weight_by_path"]["/fapi/v1/klines"] == 2
+    assert s["klines_by_interval"] == {"15m": 1} and s["klines_weight_by_interval"] == {"15m": 2}
 
 
 async def test_fetch_ohlcv_since(exchange: Any, base_url: str) -> None:
