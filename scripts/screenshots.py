@@ -2,8 +2,9 @@
 
 Starts the exchange emulator (Binance, Bybit and OKX formats) and ``perpwatch serve`` as
 ``make serve`` runs it (embedded Redis, one worker child), but on the emulator through
-ccxt with funding from all three exchanges, so the arbitrage view has rows. Then opens
-each view in Debian's headless Chromium (perpwatch.testing.browser) and saves it.
+ccxt with funding from all three exchanges, so the arbitrage view has rows, and with
+``HAMA_TIMEFRAMES=15m,1h,4h``. Then opens each view in Debian's headless Chromium
+(perpwatch.testing.browser) and saves it.
 
     python scripts/screenshots.py [--out docs/img]
 """
@@ -27,6 +28,7 @@ VIEWS = (
     ("signals.png", "/", 1440, 900),
     ("symbol.png", "/symbol/BTCUSDT", 1440, 1000),
     ("funding.png", "/funding", 1440, 900),
+    ("timeframes.png", "/matrix", 1440, 900),
     ("phone.png", "/", 390, 844),
 )
 
@@ -63,6 +65,7 @@ def main() -> None:
         "MARKET": "binanceusdm",
         "EXCHANGE_API_URL": emu,
         "FUNDING_EXCHANGES": "binanceusdm,bybit,okx",
+        "HAMA_TIMEFRAMES": "15m,1h,4h",
         "EMBEDDED_REDIS": "true",
         "SERVE_WORKERS": "1",
         "LOG_LEVEL": "WARNING",
@@ -75,7 +78,10 @@ def main() -> None:
         serve.wait_http(f"{base}/health/ready", timeout_s=120)
         wait_until(
             f"{base}/api/gainer-analysis/scheduler/status",
-            lambda r: r["data"]["last_run"] is not None,
+            lambda r: (
+                r["data"]["last_run"] is not None
+                and all(t["last_run"] for t in r["data"]["timeframes"])
+            ),
         )
         wait_until(f"{base}/funding_monitor/arbitrage", lambda r: r["count"] > 0)
         with sync_playwright() as p:
