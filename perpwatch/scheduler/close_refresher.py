@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from perpwatch.analysis.service import AnalysisService
+from perpwatch.background import Background
 from perpwatch.coordination.schedule_store import ScheduleStore
 from perpwatch.errors import CacheUnavailable, PerpwatchError
 from perpwatch.metrics import record
@@ -78,25 +79,20 @@ class CloseRefresher:
         self._concurrency = max(1, concurrency)
         self._claims = claims
         self._clock = clock
-        self._task: asyncio.Task[None] | None = None
+        self._bg = Background(f"refresh-{self.timeframe}")
         self.next_close_ms: int | None = None
         self.last_run: TimeframeRun | None = None
         self.runs = 0
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return self._bg.running
 
     def start(self) -> None:
-        if not self.running:
-            self._task = asyncio.create_task(self._loop(), name=f"refresh-{self.timeframe}")
+        self._bg.start(self._loop)
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._bg.stop()
         self.next_close_ms = None
 
     def status(self) -> TimeframeStatus:
