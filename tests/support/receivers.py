@@ -42,6 +42,7 @@ class _Server:
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
         self.received: list[Received] = []
+        self.arrived = 0  # requests that reached the handler (counted before any delay)
         self.behaviour = Behaviour()
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
@@ -68,13 +69,18 @@ class _Server:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 got = Received(self.path, dict(self.headers.items()), body, time.time())
+                with server._lock:
+                    server.arrived += 1
                 status, headers, out = server.answer(got)
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
+                try:
+                    self.send_response(status)
+                    for k, v in headers.items():
+                        self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(out)))
+                    self.end_headers()
+                    self.wfile.write(out)
+                except OSError:  # the sender is gone (a test killed it): nobody to answer
+                    return
 
             def log_message(self, format: str, *args: Any) -> None:
                 return
@@ -120,6 +126,7 @@ class _Server:
     def clear(self) -> None:
         with self._lock:
             self.received.clear()
+            self.arrived = 0
 
 
 class WebhookReceiver(_Server):
