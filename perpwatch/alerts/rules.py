@@ -43,7 +43,7 @@ RuleKind = Literal["signal_change", "funding", "arbitrage", "stale"]
 # the shape stated in the schema (for clients and the fuzzer); the checks are
 # :func:`checked_rule`'s, which answer 400
 URL_PATTERN = r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/\S*)?\s*$"
-BOT_TOKEN_PATTERN = r"^[0-9]{1,20}:[A-Za-z0-9_-]{10,100}$"
+BOT_TOKEN_PATTERN = r"^[0-9]{1,20}:[A-Za-z0-9_-]{10,100}$"  # noqa: S105 - a shape, not a token
 SYMBOL_PATTERN = r"^\s*[A-Za-z0-9/:_-]{2,40}\s*$"  # as the analyze-symbol request's
 
 

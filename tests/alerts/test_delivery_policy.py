@@ -14,24 +14,47 @@ from perpwatch.errors import (
     TemporaryDeliveryError,
 )
 
-CONFIG = DeliveryConfig(max_age_ms=60_000, backoff_base_s=1.0, backoff_max_s=8.0,
-                        timeout_s=5.0, allow_private=False,
-                        telegram_api_url="https://api.telegram.org")  # fmt: skip
+CONFIG = DeliveryConfig(
+    max_age_ms=60_000,
+    backoff_base_s=1.0,
+    backoff_max_s=8.0,
+    timeout_s=5.0,
+    allow_private=False,
+    telegram_api_url="https://api.telegram.org",
+)
 
 
 def record(attempts: int = 0) -> AlertRecord:
-    payload = AlertPayload(id="a", rule_id="r", kind="stale", symbol=None, timeframe=None,
-                           exchange="sim", title="t", text="x", data={}, created_at="-",
-                           created_at_ms=0)  # fmt: skip
-    return AlertRecord(id="a", rule_id="r", state="pending", attempts=attempts,
-                       created_at_ms=0, payload=payload)  # fmt: skip
+    payload = AlertPayload(
+        id="a",
+        rule_id="r",
+        kind="stale",
+        symbol=None,
+        timeframe=None,
+        exchange="sim",
+        title="t",
+        text="x",
+        data={},
+        created_at="-",
+        created_at_ms=0,
+    )
+    return AlertRecord(
+        id="a", rule_id="r", state="pending", attempts=attempts, created_at_ms=0, payload=payload
+    )
 
 
 @pytest.mark.parametrize(
     ("attempts", "jitter", "expected"),
-    [(1, 0.0, 0.5), (1, 1.0, 1.0), (2, 1.0, 2.0), (3, 1.0, 4.0), (4, 1.0, 8.0), (9, 1.0, 8.0),
-     (200, 0.5, 6.0)],
-)  # fmt: skip
+    [
+        (1, 0.0, 0.5),
+        (1, 1.0, 1.0),
+        (2, 1.0, 2.0),
+        (3, 1.0, 4.0),
+        (4, 1.0, 8.0),
+        (9, 1.0, 8.0),
+        (200, 0.5, 6.0),
+    ],
+)
 def test_backoff(attempts: int, jitter: float, expected: float) -> None:
     assert backoff_s(attempts, base_s=1.0, max_s=8.0, jitter=jitter) == pytest.approx(expected)
 
@@ -51,11 +74,13 @@ def test_a_4xx_fails_for_good() -> None:
 def test_a_5xx_retries_with_backoff_then_drops_when_too_old() -> None:
     error = for_status(503, "Unavailable", retry_after=None)
     assert isinstance(error, TemporaryDeliveryError)
-    done, again = after_attempt(record(2), error, status=None, now_ms=1000, config=CONFIG,
-                                jitter=1.0)  # fmt: skip
+    done, again = after_attempt(
+        record(2), error, status=None, now_ms=1000, config=CONFIG, jitter=1.0
+    )
     assert (done.state, done.attempts, again) == ("pending", 3, 1000 + 4000)
-    done, again = after_attempt(record(2), error, status=None, now_ms=57_000, config=CONFIG,
-                                jitter=1.0)  # fmt: skip
+    done, again = after_attempt(
+        record(2), error, status=None, now_ms=57_000, config=CONFIG, jitter=1.0
+    )
     assert (done.state, again) == ("dropped", None)
 
 

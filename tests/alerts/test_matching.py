@@ -25,18 +25,25 @@ def rule(**fields: Any) -> Any:
 
 def change(**fields: Any) -> SignalChange:
     base: dict[str, Any] = {
-        "symbol": "BTCUSDT", "timeframe": "15m", "from": "HOLD", "to": "BUY",
-        "cross_from": 0, "cross_to": 1, "changed": ["recommendation", "cross"],
-        "confidence": 0.8, "candle_close_time": "2026-12-01T10:15:00Z",
+        "symbol": "BTCUSDT",
+        "timeframe": "15m",
+        "from": "HOLD",
+        "to": "BUY",
+        "cross_from": 0,
+        "cross_to": 1,
+        "changed": ["recommendation", "cross"],
+        "confidence": 0.8,
+        "candle_close_time": "2026-12-01T10:15:00Z",
         "computed_at": "2026-12-01T10:15:02Z",
-    }  # fmt: skip
+    }
     base.update(fields)
     return SignalChange.model_validate(base)
 
 
 def sc(r: SignalChangeRule, c: SignalChange, alignment: float | None = None) -> bool:
-    found = matching.match_signal_change(r, rule_id="r", change=c, source="signals:1",
-                                         alignment=alignment)  # fmt: skip
+    found = matching.match_signal_change(
+        r, rule_id="r", change=c, source="signals:1", alignment=alignment
+    )
     return found is not None
 
 
@@ -61,35 +68,52 @@ def sc(r: SignalChangeRule, c: SignalChange, alignment: float | None = None) -> 
         ({"to": ["HOLD"], "min_alignment": 0.0}, {"to": "HOLD", "from": "BUY"}, 0.0, False),
     ],
 )
-def test_signal_change(fields: dict[str, Any], c: dict[str, Any], alignment: float | None,
-                       fires: bool) -> None:  # fmt: skip
+def test_signal_change(
+    fields: dict[str, Any], c: dict[str, Any], alignment: float | None, fires: bool
+) -> None:
     assert sc(rule(kind="signal_change", **fields), change(**c), alignment) is fires
 
 
 def test_signal_change_carries_the_facts_and_a_stable_id() -> None:
     r = rule(kind="signal_change")
-    a = matching.match_signal_change(r, rule_id="r1", change=change(), source="signals:7",
-                                     alignment=0.3)  # fmt: skip
-    b = matching.match_signal_change(r, rule_id="r1", change=change(), source="signals:7",
-                                     alignment=0.3)  # fmt: skip
-    other = matching.match_signal_change(r, rule_id="r1", change=change(), source="signals:8",
-                                         alignment=0.3)  # fmt: skip
+    a = matching.match_signal_change(
+        r, rule_id="r1", change=change(), source="signals:7", alignment=0.3
+    )
+    b = matching.match_signal_change(
+        r, rule_id="r1", change=change(), source="signals:7", alignment=0.3
+    )
+    other = matching.match_signal_change(
+        r, rule_id="r1", change=change(), source="signals:8", alignment=0.3
+    )
     assert a is not None and b is not None and other is not None
     assert a.alert_id == b.alert_id != other.alert_id
     assert a.cooldown_digest == other.cooldown_digest  # same rule, subject, kind of change
-    assert a.data == {"from": "HOLD", "to": "BUY", "confidence": 0.8, "alignment": 0.3,
-                      "candle_close_time": "2026-12-01T10:15:00Z",
-                      "computed_at": "2026-12-01T10:15:02Z"}  # fmt: skip
+    assert a.data == {
+        "from": "HOLD",
+        "to": "BUY",
+        "confidence": 0.8,
+        "alignment": 0.3,
+        "candle_close_time": "2026-12-01T10:15:00Z",
+        "computed_at": "2026-12-01T10:15:02Z",
+    }
 
 
 def row(symbol: str, rate: float, apr: float, exchange: str = "binanceusdm") -> dict[str, Any]:
     return {
-        "symbol": symbol, "exchange": exchange, "funding_rate": rate, "funding_interval": "8h",
-        "funding_interval_hours": 8, "next_funding_time": "2026-12-01T16:00:00Z",
-        "next_funding_time_ms": 1796140800000, "mark_price": 100.0, "index_price": 100.0,
-        "apr": apr, "last_updated": "2026-12-01T10:00:00Z", "last_updated_ms": 1796119200000,
+        "symbol": symbol,
+        "exchange": exchange,
+        "funding_rate": rate,
+        "funding_interval": "8h",
+        "funding_interval_hours": 8,
+        "next_funding_time": "2026-12-01T16:00:00Z",
+        "next_funding_time_ms": 1796140800000,
+        "mark_price": 100.0,
+        "index_price": 100.0,
+        "apr": apr,
+        "last_updated": "2026-12-01T10:00:00Z",
+        "last_updated_ms": 1796119200000,
         "data_source": "real_time",
-    }  # fmt: skip
+    }
 
 
 def table(*rows: dict[str, Any], exchange: str = "binanceusdm") -> matching.FundingTable:
@@ -101,8 +125,9 @@ def table(*rows: dict[str, Any], exchange: str = "binanceusdm") -> matching.Fund
 def funding(
     r: FundingRule, t: matching.FundingTable, prev: dict[str, int] | None = None
 ) -> list[str]:
-    found = matching.match_funding(r, rule_id="r", table=t, previous_signs=prev or {},
-                                   source="funding:1")  # fmt: skip
+    found = matching.match_funding(
+        r, rule_id="r", table=t, previous_signs=prev or {}, source="funding:1"
+    )
     return [f"{c.symbol}:{c.change}" for c in found]
 
 
@@ -121,8 +146,12 @@ def test_funding_apr_is_strictly_above() -> None:
 
 def test_funding_sign_flip_needs_a_known_previous_sign() -> None:
     r = rule(kind="funding", sign_flip=True)
-    t = table(row("AUSDT", -0.0001, -1), row("BUSDT", 0.0001, 1), row("CUSDT", 0.0, 0),
-              row("DUSDT", 0.0002, 2))  # fmt: skip
+    t = table(
+        row("AUSDT", -0.0001, -1),
+        row("BUSDT", 0.0001, 1),
+        row("CUSDT", 0.0, 0),
+        row("DUSDT", 0.0002, 2),
+    )
     prev = {"AUSDT": 1, "BUSDT": 1, "CUSDT": -1}  # D: never seen -> no flip
     assert funding(r, t, prev) == ["AUSDT:sign_flip"]
     # a zero keeps the previous sign: + -> 0 -> - is one flip, not two
@@ -139,16 +168,30 @@ def test_funding_filters_exchange_and_symbols() -> None:
 
 
 def view(spread_apr: float, gap: float, symbol: str = "AUSDT") -> matching.ArbitrageView:
-    leg = {"funding_rate": 0.0001, "funding_interval": "8h", "apr": 10.0, "mark_price": 100.0,
-           "next_funding_time": "2026-12-01T16:00:00Z"}  # fmt: skip
-    return matching.ArbitrageView.model_validate({
-        "exchanges": ["binanceusdm", "bybit"], "timestamp_ms": 5,
-        "opportunities": [{
-            "symbol": symbol, "exchanges": 2, "long": {**leg, "exchange": "binanceusdm"},
-            "short": {**leg, "exchange": "bybit"}, "funding_spread": 0.0002,
-            "spread_apr": spread_apr, "price_gap_pct": gap,
-        }],
-    })  # fmt: skip
+    leg = {
+        "funding_rate": 0.0001,
+        "funding_interval": "8h",
+        "apr": 10.0,
+        "mark_price": 100.0,
+        "next_funding_time": "2026-12-01T16:00:00Z",
+    }
+    return matching.ArbitrageView.model_validate(
+        {
+            "exchanges": ["binanceusdm", "bybit"],
+            "timestamp_ms": 5,
+            "opportunities": [
+                {
+                    "symbol": symbol,
+                    "exchanges": 2,
+                    "long": {**leg, "exchange": "binanceusdm"},
+                    "short": {**leg, "exchange": "bybit"},
+                    "funding_spread": 0.0002,
+                    "spread_apr": spread_apr,
+                    "price_gap_pct": gap,
+                }
+            ],
+        }
+    )
 
 
 @pytest.mark.parametrize(
@@ -168,9 +211,16 @@ def test_arbitrage(fields: dict[str, Any], spread: float, gap: float, fires: boo
 
 
 def stale(r: StaleRule, computed: dict[str, int], *, breaker: bool = False) -> list[str]:
-    found = matching.match_stale(r, rule_id="r", computed_ms=computed, now_ms=100_000,
-                                 timeframe="15m", exchange="sim", breaker_open=breaker,
-                                 source="stale:100000")  # fmt: skip
+    found = matching.match_stale(
+        r,
+        rule_id="r",
+        computed_ms=computed,
+        now_ms=100_000,
+        timeframe="15m",
+        exchange="sim",
+        breaker_open=breaker,
+        source="stale:100000",
+    )
     return [f"{c.symbol}:{c.change}" for c in found]
 
 

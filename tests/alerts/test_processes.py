@@ -46,7 +46,6 @@ def env(redis_url: str, **extra: str) -> dict[str, str]:
         "ALERT_BACKOFF_BASE_SECONDS": "0.5",
         "ALERT_BACKOFF_MAX_SECONDS": "4",
         "ALERT_TIMEOUT_SECONDS": "3",
-        "PROMETHEUS_MULTIPROC_DIR": "",
         **extra,
     }
 

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from perpwatch.alerts.destinations import check_rule, is_public, literal_address
-from perpwatch.alerts.rules import RULE_SPEC, REDACTED, StoredRule, checked_rule
+from perpwatch.alerts.rules import REDACTED, RULE_SPEC, StoredRule, checked_rule
 from perpwatch.errors import InvalidInput
 
 SECRET = "0123456789abcdef-secret"
