@@ -21,13 +21,14 @@ from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
     SerializationInfo,
     TypeAdapter,
+    WithJsonSchema,
     field_serializer,
-    field_validator,
 )
 
 from perpwatch.analysis.models import Recommendation
@@ -74,6 +75,64 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
+def _checked(
+    what: str, *, min_len: int, max_len: int, pattern: str | None = None, why: str = ""
+) -> BeforeValidator:
+    """The constraints of a secret, checked by a validator (422 when not met): stated as
+    constraints they would show in the answer's schema too, which holds ``**********``."""
+    rule = re.compile(pattern) if pattern is not None else None
+
+    def check(v: object) -> object:
+        if isinstance(v, str):
+            if not min_len <= len(v) <= max_len:
+                raise ValueError(f"{what}: {min_len} to {max_len} characters")
+            if rule is not None and not rule.fullmatch(v):
+                raise ValueError(f"{what}: {why}")
+        return v
+
+    return BeforeValidator(check)
+
+
+def _asked(min_len: int, max_len: int, pattern: str | None = None) -> WithJsonSchema:
+    schema: dict[str, Any] = {
+        "type": "string",
+        "minLength": min_len,
+        "maxLength": max_len,
+        "format": "password",
+        "writeOnly": True,
+    }
+    if pattern is not None:
+        schema["pattern"] = pattern
+    return WithJsonSchema(schema, mode="validation")
+
+
+def _shown(what: str) -> WithJsonSchema:
+    return WithJsonSchema(
+        {"type": "string", "description": f"{what}, shown as {REDACTED}"}, mode="serialization"
+    )
+
+
+TOKEN_WHY = "not a bot token (digits:letters, as BotFather gives it)"  # noqa: S105
+HmacSecret = Annotated[
+    SecretStr,
+    _checked("the HMAC-SHA256 key", min_len=16, max_len=256),
+    _asked(16, 256),
+    _shown("the HMAC-SHA256 key of the signature"),
+]
+BotToken = Annotated[
+    SecretStr,
+    _checked("bot_token", min_len=12, max_len=130, pattern=BOT_TOKEN_PATTERN, why=TOKEN_WHY),
+    _asked(12, 130, BOT_TOKEN_PATTERN),
+    _shown("the bot's token"),
+]
+AppriseUrl = Annotated[
+    SecretStr,
+    _checked("the Apprise URL", min_len=4, max_len=MAX_URL_CHARS),
+    _asked(4, MAX_URL_CHARS),
+    _shown("the Apprise URL"),
+]
+
+
 class WebhookChannel(_Strict):
     type: Literal["webhook"]
     url: str = Field(
@@ -81,9 +140,7 @@ class WebhookChannel(_Strict):
         json_schema_extra={"pattern": URL_PATTERN},
         description="http(s) URL the alert is POSTed to (checked when the rule is created)",
     )
-    secret: SecretStr = Field(
-        min_length=16, max_length=256, description="HMAC-SHA256 key of the signature"
-    )
+    secret: HmacSecret
 
     @field_serializer("secret", when_used="json")
     def _secret(self, value: SecretStr, info: SerializationInfo) -> str:
@@ -92,27 +149,11 @@ class WebhookChannel(_Strict):
 
 class TelegramChannel(_Strict):
     type: Literal["telegram"]
-    bot_token: SecretStr = Field(
-        max_length=130,
-        json_schema_extra={"pattern": BOT_TOKEN_PATTERN},
-        description="the bot's token",
-    )
+    bot_token: BotToken
     chat_id: str = Field(
         pattern=r"^(-?[0-9]{1,20}|@[A-Za-z0-9_]{5,32})$",
-        description="a chat id, or @channelusername",
+        description="a chat id (as a string), or @channelusername",
     )
-
-    @field_validator("bot_token", mode="before")
-    @classmethod
-    def _token_shape(cls, v: object) -> object:
-        if isinstance(v, str) and not re.fullmatch(BOT_TOKEN_PATTERN, v):
-            raise ValueError("not a bot token (digits:letters, as BotFather gives it)")
-        return v
-
-    @field_validator("chat_id", mode="before")
-    @classmethod
-    def _chat_id_text(cls, v: object) -> object:
-        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
 
     @field_serializer("bot_token", when_used="json")
     def _token(self, value: SecretStr, info: SerializationInfo) -> str:
@@ -124,7 +165,7 @@ class AppriseChannel(_Strict):
     package in the sending processes."""
 
     type: Literal["apprise"]
-    url: SecretStr = Field(min_length=4, max_length=MAX_URL_CHARS)
+    url: AppriseUrl
 
     @field_serializer("url", when_used="json")
     def _url(self, value: SecretStr, info: SerializationInfo) -> str:

@@ -132,7 +132,7 @@ def test_secrets_are_redacted_except_for_the_store() -> None:
     assert SECRET not in json.dumps(stored.dump())
     again = StoredRule.model_validate_json(stored.stored_json())
     assert again.rule.channel.secret.get_secret_value() == SECRET  # type: ignore[union-attr]
-    tg = {"type": "telegram", "bot_token": "123456:ABCdefGHIjklMNOpqr", "chat_id": -1001}
+    tg = {"type": "telegram", "bot_token": "123456:ABCdefGHIjklMNOpqr", "chat_id": "-1001"}
     stored = StoredRule(id="r_0123456789abcdef", created_at_ms=1, rule=spec(channel=tg))
     assert stored.dump()["rule"]["channel"] == {
         "type": "telegram",
