@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench import latency_while_computing, push_fanout, scale_out, signal_lag
+from bench import alert_latency, latency_while_computing, push_fanout, scale_out, signal_lag
 
 # name -> (heading prefix of its section, the run that returns the section)
 STEPS: dict[str, tuple[str, Callable[[], str]]] = {
@@ -32,6 +32,10 @@ STEPS: dict[str, tuple[str, Callable[[], str]]] = {
     ),
     "signal-lag": (signal_lag.HEADING, lambda: signal_lag.section(signal_lag.main([]))),
     "push-fanout": (push_fanout.HEADING, lambda: push_fanout.section(push_fanout.main([]))),
+    "alert-latency": (
+        alert_latency.HEADING,
+        lambda: alert_latency.section(alert_latency.main([])),
+    ),
 }
 
 

@@ -1,4 +1,4 @@
-"""``perpwatch`` command line: serve, emulator, analyze, refresh, watch."""
+"""``perpwatch`` command line: serve, emulator, analyze, refresh, watch, alerts."""
 
 from __future__ import annotations
 
@@ -173,6 +173,54 @@ def cmd_watch(args: argparse.Namespace) -> int:
         return 0
 
 
+ALERTS_TEST_TIMEOUT_S = 60.0
+
+
+def _alerts_test(url: str, rule_id: str, *, api_key: str | None) -> int:
+    """0: the receiver took it; 1: it refused or did not answer; 2: perpwatch said no (or
+    is unreachable)."""
+    from urllib.parse import quote
+
+    import httpx
+
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        r = httpx.post(
+            f"{url.rstrip('/')}/api/alerts/rules/{quote(rule_id, safe='')}/test",
+            headers=headers,
+            timeout=ALERTS_TEST_TIMEOUT_S,
+        )
+        answer = r.json()
+    except (httpx.HTTPError, ValueError) as e:
+        print(f"perpwatch alerts test: cannot reach perpwatch at {url}: {e}", file=sys.stderr)
+        return 2
+    if r.status_code != 200 or not isinstance(answer, dict) or answer.get("code") != 1:
+        msg = answer.get("msg") if isinstance(answer, dict) else r.text[:200]
+        print(f"perpwatch alerts test: HTTP {r.status_code}: {msg}", file=sys.stderr)
+        return 2
+    data = answer["data"]
+    if data["delivered"]:
+        print(f"delivered: rule {data['rule_id']} via {data['channel']} (HTTP {data['status']})")
+        return 0
+    print(
+        f"not delivered: rule {data['rule_id']} via {data['channel']}: status "
+        f"{data['status']}, {data['error']}"
+    )
+    return 1
+
+
+def cmd_alerts_test(args: argparse.Namespace) -> int:
+    """A test message through a rule's channel, sent by a running perpwatch (``POST
+    /api/alerts/rules/{id}/test``): the same process, settings and destination checks as
+    its alerts. The API key: ``$PERPWATCH_API_KEY``, else ``API_KEY``."""
+    settings = _settings(args)
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
+    key = os.environ.get("PERPWATCH_API_KEY") or (
+        settings.api_key.get_secret_value() if settings.api_key is not None else None
+    )
+    return _alerts_test(args.url or f"http://{host}:{settings.port}", args.rule_id, api_key=key)
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from perpwatch.jobs import build_registry
     from perpwatch.runtime import open_runtime
@@ -280,6 +328,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--timeframe", metavar="TF", help="only this timeframe (default: all)")
     sp.add_argument("--exit-after", type=int, metavar="N", help=argparse.SUPPRESS)
     sp.set_defaults(func=cmd_watch)
+
+    sp = sub.add_parser("alerts", help="alert rules (see also /api/alerts)")
+    alerts_sub = sp.add_subparsers(dest="alerts_command", required=True)
+    sp = alerts_sub.add_parser(
+        "test", help="send a test message through a rule's channel, by a running perpwatch"
+    )
+    sp.add_argument("rule_id", metavar="RULE_ID")
+    sp.add_argument("--url", help="perpwatch base URL (default http://HOST:PORT)")
+    sp.set_defaults(func=cmd_alerts_test)
 
     sp = sub.add_parser(
         "worker", help="work on refresh shards and tasks from Redis; a scheduler candidate"

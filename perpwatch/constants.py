@@ -55,3 +55,35 @@ def candles_key(timeframe: str, symbol: str) -> str:
     """``hama:candles:15m:BTCUSDT`` -- a symbol's candle history, so any worker can
     extend it incrementally (binary; not for redis-cli)."""
     return f"{CANDLES_PREFIX}{timeframe}:{symbol}"
+
+
+# --- alerts (perpwatch/alerts/) ---------------------------------------------------------
+ALERT_RULES_KEY = "hama:alerts:rules"  # hash: rule id -> rule (JSON, secrets included)
+# every key of the outbox shares the hash tag {outbox}, so its Lua scripts run on one
+# node of a Redis Cluster
+ALERT_OUTBOX_PREFIX = "hama:alerts:{outbox}:"
+ALERT_DUE_KEY = f"{ALERT_OUTBOX_PREFIX}due"  # zset: alert id -> next attempt (ms)
+ALERT_CLAIMED_KEY = f"{ALERT_OUTBOX_PREFIX}claimed"  # zset: alert id -> claim deadline (ms)
+ALERT_OWNER_KEY = f"{ALERT_OUTBOX_PREFIX}owner"  # hash: alert id -> claiming sender
+ALERT_RECORDS_KEY = f"{ALERT_OUTBOX_PREFIX}records"  # hash: alert id -> record (JSON)
+ALERT_HISTORY_KEY = f"{ALERT_OUTBOX_PREFIX}history"  # list: alert ids, newest first
+
+
+def alert_seen_key(alert_id: str) -> str:
+    """``hama:alerts:{outbox}:seen:<id>`` -- set once (NX) when the alert is enqueued."""
+    return f"{ALERT_OUTBOX_PREFIX}seen:{alert_id}"
+
+
+def alert_cooldown_key(digest: str) -> str:
+    """``hama:alerts:{outbox}:cooldown:<digest of rule, symbol, timeframe, change>``."""
+    return f"{ALERT_OUTBOX_PREFIX}cooldown:{digest}"
+
+
+def alert_position_key(channel: str) -> str:
+    """``hama:alerts:pos:signals`` -- the last bus event of the channel evaluated."""
+    return f"hama:alerts:pos:{channel}"
+
+
+def funding_sign_key(exchange: str) -> str:
+    """``hama:alerts:funding_sign:binanceusdm`` -- hash: symbol -> sign of its last rate."""
+    return f"hama:alerts:funding_sign:{exchange}"

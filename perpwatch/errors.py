@@ -63,3 +63,34 @@ class PermanentExchangeError(ExchangeError):
 
 class CacheUnavailable(PerpwatchError):
     """The cache backend did not answer (used internally by the failover cache)."""
+
+
+# --- alert delivery ---------------------------------------------------------------
+
+
+class DeliveryError(PerpwatchError):
+    """An alert did not reach its receiver. ``status``: the receiver's HTTP status (None:
+    no answer)."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class TemporaryDeliveryError(DeliveryError):
+    """Worth retrying later: no answer, a timeout, a 5xx."""
+
+
+class DeliveryRateLimited(TemporaryDeliveryError):
+    """The receiver answered 429; ``retry_after_s`` as it asked (None: it did not say)."""
+
+    def __init__(
+        self, message: str, *, status: int | None = 429, retry_after_s: float | None
+    ) -> None:
+        super().__init__(message, status=status)
+        self.retry_after_s = retry_after_s
+
+
+class PermanentDeliveryError(DeliveryError):
+    """The receiver refused it (a 4xx other than 429), or the destination is not allowed:
+    sending the same thing again will not help."""

@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from perpwatch.alerts.service import Alerts, build_alerts, start_evaluator, start_sender
 from perpwatch.analysis.funding_monitor import FundingMonitor, FundingSource
 from perpwatch.analysis.service import AnalysisService
 from perpwatch.background import Background
@@ -174,6 +175,8 @@ class Runtime:
     async def stop_refreshers(self) -> None:
         for r in self.refreshers:
             await r.stop()
+
+    alerts: Alerts | None = None
 
     @property
     def market(self) -> MarketData:
@@ -599,6 +602,42 @@ def open_push(
     return push
 
 
+async def open_alerts(
+    stack: contextlib.AsyncExitStack,
+    runtime: Runtime,
+    client: RedisClient | None,
+    *,
+    process_id: str,
+    role: Role,
+    clock: Callable[[], float],
+) -> None:
+    """Alert rules and the outbox (any role but ``cli``): a sender in every process, and
+    an evaluator that works while this process leads (without Redis: always, in ``serve``)."""
+    settings = runtime.settings
+    if not settings.alerts_enabled or role == "cli" or runtime.push is None:
+        return
+    alerts = build_alerts(settings, client, clock=clock)
+    stack.push_async_callback(alerts.http.aclose)
+    runtime.alerts = alerts
+    sender = start_sender(alerts, claimer=process_id, clock=clock)
+    stack.push_async_callback(sender.stop)
+    cluster = runtime.cluster
+    if client is not None and (cluster is None or cluster.election is None):
+        return  # never leads: evaluation is the leader's
+    evaluator = start_evaluator(
+        alerts,
+        settings,
+        bus=runtime.push.bus,
+        cache=runtime.cache,
+        client=client,
+        is_leader=(lambda: cluster.is_leader) if cluster is not None else (lambda: True),
+        watched=_watched(settings, runtime.scheduler),
+        exchange_state=runtime.market.exchange_state,
+        clock=clock,
+    )
+    stack.push_async_callback(evaluator.stop)
+
+
 def open_metrics(stack: contextlib.AsyncExitStack, settings: Settings, role: Role) -> None:
     """The leader flag (0 until elected), the event-loop lag, and for a worker with
     ``METRICS_PORT`` its own ``/metrics`` server (a worker that no API aggregates)."""
@@ -688,4 +727,5 @@ async def open_runtime(
             await open_local_schedule(stack, runtime, clock)
         else:
             stack.push_async_callback(scheduler.stop)
+        await open_alerts(stack, runtime, client, process_id=process_id, role=role, clock=clock)
         yield runtime

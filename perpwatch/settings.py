@@ -260,6 +260,51 @@ class Settings(BaseSettings):
     )
     # --- end live push ---
 
+    # --- alerts (perpwatch/alerts/) ---
+    alerts_enabled: bool = Field(True, validation_alias="ALERTS_ENABLED")
+    # one alert per (rule, symbol, timeframe, kind of change) at most this often
+    alert_cooldown_s: float = Field(
+        900, ge=0, le=7 * 86400, validation_alias="ALERT_COOLDOWN_SECONDS"
+    )
+    # an alert not delivered this long after it was made is dropped (and counted)
+    alert_max_age_s: float = Field(
+        86400, ge=10, le=30 * 86400, validation_alias="ALERT_MAX_AGE_SECONDS"
+    )
+    # webhook/Telegram/Apprise URLs on loopback, private, link-local or reserved addresses
+    alert_allow_private_urls: bool = Field(False, validation_alias="ALERT_ALLOW_PRIVATE_URLS")
+    telegram_api_url: str = Field("https://api.telegram.org", validation_alias="TELEGRAM_API_URL")
+    # retries wait base x 2^(attempt-1), at most the cap, with jitter (a 429's Retry-After
+    # is honoured up to ALERT_MAX_AGE_SECONDS)
+    alert_backoff_base_s: float = Field(
+        1.0, gt=0, le=3600, validation_alias="ALERT_BACKOFF_BASE_SECONDS"
+    )
+    alert_backoff_max_s: float = Field(
+        300.0, gt=0, le=86400, validation_alias="ALERT_BACKOFF_MAX_SECONDS"
+    )
+    alert_timeout_s: float = Field(10.0, gt=0, le=120, validation_alias="ALERT_TIMEOUT_SECONDS")
+    # how often the leader looks for stale data (the `stale` rules)
+    alert_stale_check_s: float = Field(
+        15.0, ge=1, le=3600, validation_alias="ALERT_STALE_CHECK_SECONDS"
+    )
+    alert_max_rules: int = Field(200, ge=1, le=10_000, validation_alias="ALERT_MAX_RULES")
+    alert_history_size: int = Field(1000, ge=10, le=100_000, validation_alias="ALERT_HISTORY_SIZE")
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _telegram_http(cls, v: str) -> str:
+        v = v.strip().rstrip("/")
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v
+
+    @model_validator(mode="after")
+    def _backoff_cap(self) -> Self:
+        if self.alert_backoff_max_s < self.alert_backoff_base_s:
+            raise ValueError("ALERT_BACKOFF_MAX_SECONDS must be >= ALERT_BACKOFF_BASE_SECONDS")
+        return self
+
+    # --- end alerts ---
+
     # --- funding-rate monitor ---
     funding_exchanges: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias="FUNDING_EXCHANGES"

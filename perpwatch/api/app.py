@@ -15,6 +15,7 @@ from perpwatch.api.middleware.hit_fast_path import PATH as HIT_PATH
 from perpwatch.api.middleware.hit_fast_path import HitFastPath
 from perpwatch.api.openapi import PerpwatchAPI
 from perpwatch.api.routers import (
+    alerts,
     dashboard,
     funding_monitor,
     gainer_analysis,
@@ -57,6 +58,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(push.router)
     app.include_router(metrics.router)
     app.include_router(dashboard.router)
+    app.include_router(alerts.router)
     # the last added runs first: CORS (answers preflights), then the body limit
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     # plain cache hits are answered in front of all of it, before FastAPI runs (see the module)

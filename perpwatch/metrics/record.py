@@ -55,3 +55,18 @@ def leader(is_leader: bool) -> None:
 
 def loop_lag(role: str, seconds: float) -> None:
     metrics().loop_lag.labels(role).set(seconds)
+
+
+AlertOutcome = Literal["queued", "cooldown", "delivered", "retried", "failed", "dropped"]
+
+
+def alert(kind: str, outcome: AlertOutcome) -> None:
+    metrics().alerts.labels(kind, outcome).inc()
+
+
+def alert_dropped() -> None:
+    metrics().alerts_dropped.inc()
+
+
+def alert_outbox_depth(depth: int) -> None:
+    metrics().alert_outbox_depth.set(float(depth))

@@ -119,12 +119,16 @@ class Metrics:
     funding_checks: Counter
     is_leader: Gauge
     loop_lag: Gauge
+    alerts: Counter
+    alerts_dropped: Counter
+    alert_outbox_depth: Gauge
 
     def all(self) -> tuple[Counter | Gauge | Histogram, ...]:
         return (self.refresh_duration, self.refresh_symbols, self.signal_changes,
                 self.exchange_requests, self.exchange_rate_limited, self.exchange_weight_used,
                 self.exchange_breaker_open, self.tasks, self.funding_checks, self.is_leader,
-                self.loop_lag)  # fmt: skip
+                self.loop_lag, self.alerts, self.alerts_dropped,
+                self.alert_outbox_depth)  # fmt: skip
 
 
 def multiproc_dir() -> str | None:
@@ -202,5 +206,22 @@ def metrics() -> Metrics:
             "perpwatch_event_loop_lag_seconds",
             "the event loop's largest delay in waking a timer over the last 10 s, by role",
             ["role"], registry=None, multiprocess_mode="liveall",
+        ),
+        alerts=Counter(
+            "perpwatch_alerts",
+            "alerts by rule kind and outcome: queued, cooldown (suppressed), delivered, "
+            "retried (an attempt failed, another follows), failed (refused, not retried), "
+            "dropped (too old)",
+            ["kind", "outcome"], registry=None,
+        ),
+        alerts_dropped=Counter(
+            "perpwatch_alerts_dropped",
+            "alerts given up undelivered (older than ALERT_MAX_AGE_SECONDS, or rule deleted)",
+            registry=None,
+        ),
+        alert_outbox_depth=Gauge(
+            "perpwatch_alert_outbox_depth",
+            "alerts queued or being sent, as a sender last counted them",
+            registry=None, multiprocess_mode="livemostrecent",
         ),
     )  # fmt: skip
