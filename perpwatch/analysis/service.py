@@ -270,8 +270,7 @@ class AnalysisService:
 
     async def cached(self, symbols: list[str]) -> list[dict[str, Any] | None]:
         """The cached documents of many symbols at once (missing ones are None)."""
-        hits = await self._cache.mget([self._key(s) for s in symbols])
-        return [None if h is None else json.loads(h.value) for h in hits]
+        return [None if t is None else json.loads(t) for t in await self.cached_texts(symbols)]
 
     async def cached_symbols(self) -> list[str]:
         """The symbols with an analysis of this timeframe in the cache."""
