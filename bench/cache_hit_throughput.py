@@ -52,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx
 
 from bench.common import ROOT, PerpwatchProcess, RedisServer, free_port, machine
+from bench.cpu_account import machine_busy_s, machine_steal_s
 
 API = "/api/gainer-analysis"
 PATH = f"{API}/analyze-symbol"
@@ -162,12 +163,6 @@ def cpu_s(pid: int) -> float:
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_busy_s() -> float:
-    """CPU seconds the whole machine has spent busy (all cores: not idle, not iowait)."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def children_cpu_s() -> float:
@@ -293,13 +288,13 @@ def run_wrk(
     wrk: str, lua: Path, url: str, duration_s: int, loaded: int, idle: int, redis: int | None
 ) -> dict[str, Any]:
     cmd = [wrk, "-t1", f"-c{CONNECTIONS}", f"-d{duration_s}s", "--latency", "-s", str(lua), url]
-    t0, all0 = time.monotonic(), machine_busy_s()
+    t0, all0, steal0 = time.monotonic(), machine_busy_s(), machine_steal_s()
     cpu0, idle0, wrk0 = cpu_s(loaded), cpu_s(idle), children_cpu_s()
     redis0 = cpu_s(redis) if redis else 0.0
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=duration_s + 30)
     cpu1, idle1, wrk1 = cpu_s(loaded), cpu_s(idle), children_cpu_s()
     redis1 = cpu_s(redis) if redis else 0.0
-    wall, all1 = time.monotonic() - t0, machine_busy_s()
+    wall, all1, steal1 = time.monotonic() - t0, machine_busy_s(), machine_steal_s()
     ours = (cpu1 - cpu0) + (idle1 - idle0) + (wrk1 - wrk0) + (redis1 - redis0)
     text = done.stdout + done.stderr
     if done.returncode != 0:
@@ -325,6 +320,8 @@ def run_wrk(
         "redis_cpu_pct": round(100 * (redis1 - redis0) / wall, 1) if redis else None,
         # everything else on the machine meanwhile (other benches, tests, the OS)
         "other_cpu_pct": round(max(0.0, 100 * (all1 - all0 - ours) / wall), 1),
+        # the cores' time the hypervisor gave to other machines (100 % = one core)
+        "steal_pct": round(100 * (steal1 - steal0) / wall, 1),
     }
 
 
@@ -402,7 +399,8 @@ def run_setup(
                     f"{setup:6} run {i + 1} {name:9} {row['rps']:9.1f} req/s  "
                     f"p50 {row['p50_ms']:.3f} ms  p99 {row['p99_ms']:.3f} ms  "
                     f"CPU: server {row['server_cpu_pct']:.0f} %, wrk {row['wrk_cpu_pct']:.0f} %, "
-                    f"other processes {row['other_cpu_pct']:.0f} %"
+                    f"other processes {row['other_cpu_pct']:.0f} %, "
+                    f"stolen by the hypervisor {row['steal_pct']:.0f} %"
                 )
         if pw.poll() is not None or bare.poll() is not None:
             raise BenchError("a server exited during the runs")
@@ -475,8 +473,9 @@ def markdown(result: dict[str, Any]) -> str:
     lines += [
         "",
         "| cache | run | target | req/s | p50 | p99 | max | bytes per answer (headers + body) "
-        "| CPU: loaded server / idle server / wrk / redis-server / rest of the machine |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| CPU: loaded server / idle server / wrk / redis-server / rest of the machine "
+        "| stolen |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for setup, s in setups.items():
         for i in range(len(s["runs"]["perpwatch"])):
@@ -487,7 +486,8 @@ def markdown(result: dict[str, Any]) -> str:
                     f"| {setup} | {r['run']} | {name} | {r['rps']:,.0f} | {r['p50_ms']:.3f} ms "
                     f"| {r['p99_ms']:.3f} ms | {r['max_ms']:.1f} ms | {r['bytes_per_answer']:.0f} "
                     f"| {r['server_cpu_pct']:.0f} % / {r['idle_server_cpu_pct']:.0f} % "
-                    f"/ {r['wrk_cpu_pct']:.0f} % / {redis_cpu} / {r['other_cpu_pct']:.0f} % |"
+                    f"/ {r['wrk_cpu_pct']:.0f} % / {redis_cpu} / {r['other_cpu_pct']:.0f} % "
+                    f"| {r.get('steal_pct', 0):.0f} % |"
                 )
     return "\n".join(lines)
 
@@ -517,7 +517,8 @@ def section(result: dict[str, Any], note: str = "") -> str:
         each: perpwatch, bare, perpwatch, bare; both servers stay up but only one is under load
         at a time, on the same cores as wrk. Best run of each below, then every run, with the
         CPU each process used during it (100 % = one core; "rest of the machine" is whatever
-        else ran meanwhile). With {c} connections always busy the mean latency is {c} /
+        else ran meanwhile; "stolen" is the time the hypervisor gave the cores to other
+        machines). With {c} connections always busy the mean latency is {c} /
         throughput, so p50 under 1 ms takes about {1000 * c:,} req/s. Target: perpwatch at least
         50 % of bare, p50 under 1 ms. **{"met" if met else "NOT met"}**."""
     code = f"commit `{result['commit']}`"

@@ -18,9 +18,16 @@ import psutil
 
 
 def machine_busy_s() -> float:
-    """CPU seconds the whole machine has been busy (every core), since boot."""
+    """CPU seconds the whole machine has been busy (every core), since boot; the time the
+    hypervisor stole is not counted (:func:`machine_steal_s`)."""
     t = psutil.cpu_times()
-    return float(sum(t) - t.idle - getattr(t, "iowait", 0.0))
+    return float(sum(t) - t.idle - getattr(t, "iowait", 0.0) - machine_steal_s(t))
+
+
+def machine_steal_s(t: object | None = None) -> float:
+    """CPU seconds a virtual machine's cores were given to other machines, since boot
+    (Linux ``steal``; 0 where it is not reported)."""
+    return float(getattr(t if t is not None else psutil.cpu_times(), "steal", 0.0))
 
 
 def tree_cpu_s(

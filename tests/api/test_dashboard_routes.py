@@ -10,7 +10,7 @@ import pytest
 from perpwatch.dashboard.assets import CONTENT_SECURITY_POLICY, assets
 from tests.api.conftest import AppFactory
 
-PAGES = ("/", "/funding", "/matrix", "/symbol/BTCUSDT", "/symbol/1000PEPEUSDT")
+PAGES = ("/", "/funding", "/matrix", "/alerts", "/symbol/BTCUSDT", "/symbol/1000PEPEUSDT")
 
 
 def test_pages_and_files_carry_the_csp(app_client: AppFactory) -> None:

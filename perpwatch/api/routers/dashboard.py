@@ -1,4 +1,4 @@
-"""The dashboard: ``/`` (signals), ``/matrix`` (timeframes), ``/funding``,
+"""The dashboard: ``/`` (signals), ``/matrix`` (timeframes), ``/funding``, ``/alerts``,
 ``/symbol/{symbol}`` and ``/static/…``.
 
 Read-only pages: controls that change anything call the REST API with the key the user
@@ -28,19 +28,13 @@ def _serve(request: Request, asset: Asset) -> Response:
     return Response(asset.body, media_type=asset.content_type, headers=headers)
 
 
-@router.api_route("/", methods=["GET", "HEAD"])
-async def signals_page(request: Request) -> Response:
+async def view_page(request: Request) -> Response:
+    """One page for every view: the script picks the view from the path."""
     return _serve(request, page())
 
 
-@router.api_route("/funding", methods=["GET", "HEAD"])
-async def funding_page(request: Request) -> Response:
-    return _serve(request, page())
-
-
-@router.api_route("/matrix", methods=["GET", "HEAD"])
-async def matrix_page(request: Request) -> Response:
-    return _serve(request, page())
+for _path in ("/", "/funding", "/matrix", "/alerts"):
+    router.add_api_route(_path, view_page, methods=["GET", "HEAD"])
 
 
 @router.api_route("/symbol/{symbol}", methods=["GET", "HEAD"])

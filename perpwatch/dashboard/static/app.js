@@ -1,5 +1,7 @@
-// perpwatch dashboard: one page, three views (signals at /, /symbol/SYMBOL, /funding),
-// live from the push stream, with the system panel polled every few seconds.
+// perpwatch dashboard: one page, five views (signals at /, /symbol/SYMBOL, /matrix,
+// /funding, /alerts), live from the push stream, with the system panel polled every few
+// seconds.
+import { AlertsView } from "./alerts.js";
 import { Api } from "./api.js";
 import { byId, el, setText } from "./dom.js";
 import { clock, duration, pct } from "./format.js";
@@ -19,6 +21,7 @@ function route(pathname) {
   if (m) return { view: "symbol", symbol: m[1].toUpperCase() };
   if (pathname === "/funding" || pathname === "/funding/") return { view: "funding" };
   if (pathname === "/matrix" || pathname === "/matrix/") return { view: "matrix" };
+  if (pathname === "/alerts" || pathname === "/alerts/") return { view: "alerts" };
   return { view: "signals" };
 }
 
@@ -37,6 +40,7 @@ class Dashboard {
     if (this.route.view === "funding") this.funding = new FundingView(this.store);
     if (this.route.view === "symbol") this.symbol = new SymbolView(this.store, this.route.symbol, this.api);
     if (this.route.view === "matrix") this.matrix = new MatrixView(this.api);
+    if (this.route.view === "alerts") this.alerts = new AlertsView(this.api, Boolean(this.key));
     this.bindKey();
   }
 
@@ -50,6 +54,7 @@ class Dashboard {
     this.stream.start();
     this.pollStatus();
     if (this.matrix) this.matrix.load();
+    if (this.alerts) this.alerts.load();
     setInterval(() => this.pollStatus(), STATUS_EVERY_MS);
     setInterval(() => this.tick(), 1000);
   }
@@ -97,6 +102,7 @@ class Dashboard {
     else if (changed.signals) for (const s of changed.signals) this.pending.signals.add(s);
     if (changed.funding || changed.arbitrage) this.pending.funding = true;
     if (changed.change) this.addChange(changed.change);
+    if (this.alerts && (changed.change || changed.funding || changed.arbitrage)) this.alerts.changed();
     if (!this.frame) this.frame = requestAnimationFrame(() => this.flush());
   }
 
