@@ -52,9 +52,11 @@ def shown(page: Page) -> dict[str, dict[str, str]]:
     """Each shown alert row by id: its state and its cells' text by column heading."""
     rows: list[dict[str, Any]] = page.eval_on_selector_all(
         "#al-body tr",
-        """rows => rows.map(r => ({id: r.dataset.id, cells: Object.fromEntries(
-             [...r.children].map((td, i) =>
-               [document.querySelectorAll('#alerts thead th')[i].textContent, td.textContent]))}))""",
+        """rows => {
+             const heads = [...document.querySelectorAll('#alerts thead th')];
+             return rows.map(r => ({id: r.dataset.id, cells: Object.fromEntries(
+               [...r.children].map((td, i) => [heads[i].textContent, td.textContent]))}));
+           }""",
     )
     return {r["id"]: r["cells"] for r in rows}
 
