@@ -102,6 +102,16 @@ class FailoverCache:
         if self._redis is not None:
             await self._redis.close()
 
+    async def confirm(self) -> bool:
+        """Whether Redis answers now, asked with one PING while it is believed up (a
+        failure switches to memory as any failed operation does). ``/health`` asks, so it
+        does not report "up" from the last operation alone when nothing else has used the
+        cache since (an idle replica, a stopped schedule)."""
+        redis = self._redis if self._on_redis else None
+        if redis is not None and not await redis.ping():
+            self._redis_down(CacheUnavailable("Redis did not answer PING"))
+        return self._on_redis
+
     # --- reads ---------------------------------------------------------------------
 
     async def _read(self, op: Callable[[Cache], Awaitable[T]]) -> tuple[T, CacheSource]:

@@ -245,3 +245,17 @@ async def test_writes_racing_the_recovery_are_not_lost(
         await asyncio.gather(task, return_exceptions=True)
     assert sync_client.dbsize() >= len(written) > 60
     assert all(v is not None for v in sync_client.mget(written))
+
+
+async def test_confirm_notices_an_outage_that_no_operation_met(
+    cache: FailoverCache, fresh_redis_server: RedisServer
+) -> None:
+    assert await cache.confirm() is True
+    assert cache.redis_available and cache.redis_errors == 0
+    fresh_redis_server.stop()  # and nothing reads or writes the cache meanwhile
+    assert cache.redis_available  # what the last operation said
+    assert await cache.confirm() is False  # one PING, and the cache knows
+    assert not cache.redis_available and cache.source == "memory" and cache.outages == 1
+    fresh_redis_server.start()  # same port: the probe brings it back by itself
+    await wait_until(lambda: cache.redis_available)
+    assert await cache.confirm() is True and cache.outages == 1

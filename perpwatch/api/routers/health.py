@@ -35,7 +35,7 @@ async def health_report(runtime: Runtime) -> HealthReport:
     last_ok = None if last is None else last.ok
     exchange_ok = list_error is None and (last is None or bool(last_ok) or last.total == 0)
     redis_state: Literal["up", "down", "disabled"] = (
-        "disabled" if not cache.redis_enabled else "up" if cache.redis_available else "down"
+        "disabled" if not cache.redis_enabled else "up" if await cache.confirm() else "down"
     )
     degraded = redis_state == "down" or not exchange_ok
     return HealthReport(
