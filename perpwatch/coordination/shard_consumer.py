@@ -125,6 +125,13 @@ class ShardConsumer:
                 logger.debug("taking a shard failed: %s", e)
                 await asyncio.sleep(RETRY_AFTER_ERROR_S)
                 continue
+            except Exception:  # must survive surprises, or this worker takes no shard again
+                # (seen: redis-py's cluster client writing to a transport the server had
+                # closed raised RuntimeError, not a redis error)
+                self._free.release()
+                logger.warning("taking a shard failed unexpectedly; retrying", exc_info=True)
+                await asyncio.sleep(RETRY_AFTER_ERROR_S)
+                continue
             except BaseException:
                 self._free.release()
                 raise

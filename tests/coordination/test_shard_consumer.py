@@ -5,7 +5,7 @@ import time
 
 from perpwatch.coordination.schedule_store import ScheduleStore
 from perpwatch.coordination.shard_consumer import Outcome, ShardConsumer
-from perpwatch.coordination.shards import ShardQueue, split
+from perpwatch.coordination.shards import ShardJob, ShardQueue, split
 from perpwatch.errors import TemporaryExchangeError
 from perpwatch.redis_client import RedisClient
 
@@ -104,3 +104,42 @@ async def test_a_killed_workers_shard_is_redone_without_writing_a_symbol_twice(
     assert sorted(ledger.writes) == sorted(symbols)
     assert set(ledger.writes.values()) == {1}, "a symbol was computed twice in one cycle"
     assert rescuer.shards_reclaimed == 1
+
+
+class BrokenOnce(ShardQueue):
+    """A real queue whose first reclaim fails as redis-py's cluster client once did on a
+    transport the server had closed: a RuntimeError, not a redis error."""
+
+    failed = False
+
+    async def reclaim(self, consumer: str, *, min_idle_ms: int, count: int = 1) -> list[ShardJob]:
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("unable to perform operation on <TCPTransport closed=True>")
+        return await super().reclaim(consumer, min_idle_ms=min_idle_ms, count=count)
+
+
+async def test_an_unexpected_error_taking_a_shard_does_not_stop_the_worker(
+    client: RedisClient,
+) -> None:
+    ledger = Ledger()
+    queue = BrokenOnce(client)
+    w = ShardConsumer(
+        queue=queue,
+        store=ScheduleStore(client),
+        refresh=ledger.refresh,
+        consumer_id="w0",
+        slots=1,
+        concurrency=2,
+        touch_s=0.1,
+        reclaim_after_s=0.5,
+    )
+    w.start()
+    try:
+        await ShardQueue(client).publish(
+            cycle_id="c9", timeframe="15m", shards=split(["AUSDT", "BUSDT"], 1), meta={}
+        )
+        assert set((await wait_done(queue, "c9", 10)).values()) == {"done"}
+    finally:
+        await w.stop()
+    assert queue.failed and ledger.writes == {"AUSDT": 1, "BUSDT": 1}
