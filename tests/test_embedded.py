@@ -163,7 +163,7 @@ def test_children_end_when_the_parent_is_sigkilled() -> None:
         proc.kill()  # no shutdown runs: the children must notice by themselves
         try:
             for pid in pids:
-                wait_until(lambda pid=pid: gone(pid), 10, f"child {pid} to end")
+                wait_until(lambda pid=pid: gone(pid), 40, f"child {pid} to end")
         finally:
             shutil.rmtree(redis_dir(proc), ignore_errors=True)  # left behind by a crash
 
