@@ -71,6 +71,6 @@ def test_memory_only_evaluates_and_delivers_funding_and_stale_alerts() -> None:
         assert history["count"] == 2
         assert {a["state"] for a in history["alerts"]} == {"delivered"}
         assert {a["id"] for a in history["alerts"]} == {r.json()["id"] for r in got.values()}
-        listed = httpx.get(f"{url}/api/alerts/rules", timeout=10).json()["data"]
-        assert {r["id"] for r in listed["rules"]} == set(ids.values())
-        assert SECRET not in httpx.get(f"{url}/api/alerts/rules", timeout=10).text
+        listed = httpx.get(f"{url}/api/alerts/rules", timeout=10)
+        assert {r["id"] for r in listed.json()["data"]["rules"]} == set(ids.values())
+        assert SECRET not in listed.text

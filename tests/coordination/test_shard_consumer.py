@@ -43,9 +43,11 @@ async def wait_done(q: ShardQueue, cycle_id: str, timeout_s: float) -> dict[int,
         await asyncio.sleep(0.05)
 
 
-def consumer(client: RedisClient, name: str, ledger: Ledger) -> ShardConsumer:
+def consumer(
+    client: RedisClient, name: str, ledger: Ledger, queue: ShardQueue | None = None
+) -> ShardConsumer:
     return ShardConsumer(
-        queue=ShardQueue(client),
+        queue=queue or ShardQueue(client),
         store=ScheduleStore(client),
         refresh=ledger.refresh,
         consumer_id=name,
@@ -124,16 +126,7 @@ async def test_an_unexpected_error_taking_a_shard_does_not_stop_the_worker(
 ) -> None:
     ledger = Ledger()
     queue = BrokenOnce(client)
-    w = ShardConsumer(
-        queue=queue,
-        store=ScheduleStore(client),
-        refresh=ledger.refresh,
-        consumer_id="w0",
-        slots=1,
-        concurrency=2,
-        touch_s=0.1,
-        reclaim_after_s=0.5,
-    )
+    w = consumer(client, "w0", ledger, queue)
     w.start()
     try:
         await ShardQueue(client).publish(
