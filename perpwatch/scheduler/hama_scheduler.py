@@ -164,6 +164,7 @@ class HamaScheduler:
         self.last_close_ms: int | None = None
         self.last_signal_lag: SignalLag | None = None
         self._align_first = False
+        self._adopting = False
         self._stop_requested = False
         self._published_at = 0.0
         self._publishing: set[asyncio.Task[None]] = set()
@@ -217,6 +218,9 @@ class HamaScheduler:
         await self.stop()
         self._stop_requested = False
         self._align_first = aligned
+        # only a newly elected leader carries on from the shared state; a restart asked
+        # through the API starts afresh (a cycle it left goes on in the workers)
+        self._adopting = aligned
         if symbols is not None:
             self._explicit = list(symbols)
             self.symbols = list(symbols)
@@ -236,9 +240,12 @@ class HamaScheduler:
         # leave the loop running while stop() waits for it
         self._stop_requested = True
         self._wake.set()
-        for t in tasks:
+        # a progress write still in flight would land after the one below, naming the
+        # run this stop abandons
+        writes = [t for t in self._publishing if not t.done()]
+        for t in [*tasks, *writes]:
             t.cancel()
-        for t in tasks:
+        for t in [*tasks, *writes]:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         if tasks:
@@ -280,7 +287,7 @@ class HamaScheduler:
 
     async def _loop(self) -> None:
         await self._ensure_symbols()
-        if self._coord is not None:
+        if self._coord is not None and self._adopting:
             await self._adopt(self._coord)
         while not self._stop_requested:
             now = self._clock()
