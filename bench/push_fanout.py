@@ -261,6 +261,7 @@ def run(clients: int, procs: int, cycles: int, interval_s: float) -> dict[str, A
         "procs": procs,
         "interval_s": interval_s,
         "connected": connected["connections"],
+        "direct": connected.get("direct"),
         "failed_clients": sum(r["failed"] for r in results),
         "errors": [e for r in results for e in r["errors"]][:3],
         "events_total": len(delays),
@@ -319,7 +320,8 @@ time minus the event's `ts` (published by the worker). Target: p99 < {TARGET_P99
 {table}
 
 API process RSS: {r["rss_idle_mib"]} MiB before the clients, {r["rss_connected_mib"]} MiB with
-all of them connected, {r["rss_peak_mib"]} MiB at the peak of the run. Resets sent:
+all of them connected, {r["rss_peak_mib"]} MiB at the peak of the run. Clients whose frames
+were written to the socket directly, a batch at a time: {r["direct"]}. Resets sent:
 {r["resets"]}, clients closed as too slow: {r["slow_closed"]}, longest client queue:
 {r["peak_queued"]}. The last cycle took {r["last_cycle_s"]} s.
 """

@@ -34,6 +34,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from perpwatch.api.app import create_app
     from perpwatch.api.bind import check_bind
+    from perpwatch.api.server_options import API_SERVER_OPTIONS
     from perpwatch.embedded.supervisor import supervise
     from perpwatch.logging import logging_config
 
@@ -48,10 +49,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             host=settings.host,
             port=settings.port,
             log_config=logging_config(settings.log_level),
-            access_log=False,
-            # push frames are small and go to many clients: compressing each one for each
-            # client costs far more CPU than it saves bandwidth (a proxy may compress)
-            ws_per_message_deflate=False,
+            **API_SERVER_OPTIONS,
         )
     return 0
 

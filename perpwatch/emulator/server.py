@@ -176,15 +176,17 @@ def run_emulator(
 
 @contextmanager
 def serve_in_thread(
-    app: Any, *, port: int = 0, lifespan: Literal["on", "off"] = "on"
+    app: Any, *, port: int = 0, lifespan: Literal["on", "off"] = "on", **options: Any
 ) -> Iterator[str]:
     """Serve an ASGI app with uvicorn on 127.0.0.1 in a background thread; yield its base URL.
 
-    ``port=0`` picks a free port. The server is stopped (and the thread joined) on exit.
+    ``port=0`` picks a free port; ``options`` go to ``uvicorn.Config``. The server is
+    stopped (and the thread joined) on exit.
     Used for the emulator here and for the app itself in tests and benchmarks.
     """
+    options.setdefault("access_log", False)
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan=lifespan
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan, **options
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn-thread", daemon=True)

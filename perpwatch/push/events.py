@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple, get_args
 
+from perpwatch.push.wire import text_frame
+
 Channel = Literal["signals", "funding", "arbitrage"]
 CHANNELS: tuple[Channel, ...] = get_args(Channel)
 EventType = Literal["analysis", "signal_change", "funding", "arbitrage"]
@@ -26,10 +28,15 @@ class Item(NamedTuple):
     channel: Channel | None  # None: a control message
     seq: int
     message: dict[str, str] | None = None  # its ASGI message, when shared (an event's)
+    wire: bytes | None = None  # its WebSocket frame, when shared (an event's)
 
     def asgi(self) -> dict[str, str]:
         """The ASGI message that sends this frame over a WebSocket."""
         return self.message or {"type": "websocket.send", "text": self.frame}
+
+    def ws_frame(self) -> bytes:
+        """This frame as the bytes of a WebSocket text frame."""
+        return self.wire or text_frame(self.frame.encode())
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +59,9 @@ class Event:
         frame = event_frame(self)
         object.__setattr__(self, "frame", frame)
         message = {"type": "websocket.send", "text": frame}
-        object.__setattr__(self, "item", Item(frame, self.type, self.channel, self.seq, message))
+        wire = text_frame(frame.encode())
+        item = Item(frame, self.type, self.channel, self.seq, message, wire)
+        object.__setattr__(self, "item", item)
 
 
 def event_frame(e: Event) -> str:

@@ -84,6 +84,7 @@ class Hub:
         sessions = tuple(self.sessions)
         return PushStatus(
             connections=len(sessions),
+            direct=sum(s.direct for s in sessions),
             queued=sum(s.queued for s in sessions),
             peak_queued=max((s.peak_queued for s in sessions), default=0),
             resets=self.resets_of_left + sum(s.resets for s in sessions),

@@ -80,6 +80,7 @@ class Session:
         self.resets = 0
         self.peak_queued = 0
         self._interrupted = False
+        self.direct = False  # its transport writes frames directly (a WebSocket's, shown)
 
     # --- fed by the hub (synchronous: no await between check and append) ---------------
 
@@ -247,13 +248,15 @@ class Session:
 
 async def outgoing(
     session: Session, *, heartbeat_s: float, heartbeat: Callable[[], Item]
-) -> AsyncGenerator[Item, None]:
-    """The session's items to send, in order, with a heartbeat every ``heartbeat_s``,
-    for any transport; ends with :class:`Overflow` once the client is to be closed.
+) -> AsyncGenerator[list[Item], None]:
+    """The session's items to send, in order and in batches (all that are ready at once),
+    with a heartbeat every ``heartbeat_s``, for any transport; ends with
+    :class:`Overflow` once the client is to be closed.
 
-    One timer per connection (``call_later``) marks heartbeats due, so waiting for items
-    creates no timeout of its own: with a thousand clients, every event wakes a thousand
-    senders, and each wake must cost as little as it can."""
+    A batch lets a transport write many frames with one system call. One timer per
+    connection (``call_later``) marks heartbeats due, so waiting for items creates no
+    timeout of its own: with a thousand clients, every event wakes a thousand senders,
+    and each wake must cost as little as it can."""
     loop = asyncio.get_running_loop()
     timer: list[asyncio.TimerHandle] = []
 
@@ -266,11 +269,12 @@ async def outgoing(
         while True:
             item = await session.next_item(None)
             if item is None:  # only the timer interrupts: a heartbeat is due
-                yield heartbeat()
+                yield [heartbeat()]
                 continue
-            yield item
+            batch = [item]
             while (item := session.pop_ready()) is not None:  # the rest, without waiting
-                yield item
+                batch.append(item)
+            yield batch
     finally:
         for t in timer:
             t.cancel()
@@ -278,16 +282,16 @@ async def outgoing(
 
 async def pump(
     session: Session,
-    send: Callable[[Item], Awaitable[None]],
+    send: Callable[[list[Item]], Awaitable[None]],
     *,
     heartbeat_s: float,
     heartbeat: Callable[[], Item],
 ) -> None:
-    """Send :func:`outgoing` items until the transport fails (its error propagates) or the
-    client is to be closed (:class:`Overflow`)."""
+    """Send :func:`outgoing` batches until the transport fails (its error propagates) or
+    the client is to be closed (:class:`Overflow`)."""
     items = outgoing(session, heartbeat_s=heartbeat_s, heartbeat=heartbeat)
     try:
-        async for item in items:
-            await send(item)
+        async for batch in items:
+            await send(batch)
     finally:
         await items.aclose()

@@ -7,6 +7,10 @@ from pydantic import BaseModel, Field
 
 class PushStatus(BaseModel):
     connections: int = Field(description="WebSocket and SSE clients of this process")
+    direct: int = Field(
+        description="of the WebSocket clients, those whose frames are written to the socket "
+        "directly, a batch at a time (the others go through ASGI, a message at a time)"
+    )
     queued: int = Field(description="events waiting to be sent, all clients together")
     peak_queued: int = Field(description="the longest queue a connected client has had")
     resets: int = Field(description="resets sent (a client fell behind, or events were lost)")

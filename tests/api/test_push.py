@@ -609,3 +609,35 @@ async def publish_one(url: str, cluster: bool, data: str) -> None:
         await bus.publish("analysis", data, symbol="BTCUSDT", timeframe="15m")
     finally:
         await close_redis(client)
+
+
+@pytest.mark.parametrize("deflate", [False, True], ids=["direct", "asgi"])
+def test_frames_written_directly_or_through_asgi_arrive_alike(deflate: bool) -> None:
+    """As ``perpwatch serve`` runs uvicorn (no compression), a batch of frames is written to
+    the socket at once; when a server has compression on and the client asks for it, the
+    frames go through ASGI, compressed. The client reads the same messages either way."""
+    from perpwatch.api.app import create_app
+    from tests.api.conftest import sim_settings
+    from tests.support.http_server import serve_app
+
+    app = create_app(sim_settings(REDIS_ENABLED=False))
+    with (
+        serve_app(app, ws_per_message_deflate=deflate) as url,
+        httpx.Client(base_url=url, timeout=30) as client,
+        connect(ws_url(client), max_size=None) as ws,  # offers permessage-deflate
+    ):
+        subscribe(ws, channels=["signals"], symbols=["BTCUSDT", "ETHUSDT"])
+        assert recv(ws)["type"] == "snapshot"
+        push = client.get("/health").json()["data"]["push"]
+        assert push["connections"] == 1 and push["direct"] == (0 if deflate else 1)
+        negotiated = ws.response.headers.get("Sec-WebSocket-Extensions") if ws.response else None
+        assert (negotiated is not None) == deflate
+        for symbol in ("BTCUSDT", "ETHUSDT", "BTCUSDT"):
+            refresh(client, symbol)
+        got = [recv(ws) for _ in range(3)]
+        assert [(m["type"], m["data"]["symbol"]) for m in got] == [
+            ("analysis", "BTCUSDT"), ("analysis", "ETHUSDT"), ("analysis", "BTCUSDT")
+        ]  # fmt: skip
+        assert got[0]["seq"] < got[1]["seq"] < got[2]["seq"]
+        ws.send(json.dumps({"type": "ping"}))  # control frames still come, in order
+        assert recv(ws)["type"] == "pong"

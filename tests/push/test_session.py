@@ -610,8 +610,9 @@ async def test_pump_sends_items_and_heartbeats(world: World) -> None:
     sent: list[tuple[float, str]] = []
     started = time.monotonic()
 
-    async def send(item: Item) -> None:
-        sent.append((time.monotonic() - started, item.type))
+    async def send(batch: list[Item]) -> None:
+        for item in batch:
+            sent.append((time.monotonic() - started, item.type))
         if sum(t == "heartbeat" for _at, t in sent) == 3:
             raise Stop
 
@@ -633,6 +634,29 @@ async def test_pump_sends_items_and_heartbeats(world: World) -> None:
     assert late_at - 0.15 < 0.045  # not held back until the next heartbeat
 
 
+async def test_pump_sends_what_is_ready_as_one_batch(world: World) -> None:
+    session = world.session()
+    batches: list[list[str]] = []
+
+    async def send(batch: list[Item]) -> None:
+        batches.append([item.type for item in batch])
+        if len(batches) == 2:
+            raise Stop
+
+    for n in range(5):
+        session.put(Item(f'{{"type":"e{n}"}}', f"e{n}", None, 0))
+
+    async def later() -> None:
+        await asyncio.sleep(0.05)
+        session.put(Item('{"type":"late"}', "late", None, 0))
+
+    other = asyncio.create_task(later())
+    with pytest.raises(Stop):
+        await asyncio.wait_for(pump(session, send, heartbeat_s=10.0, heartbeat=heartbeat), 2.0)
+    await other
+    assert batches == [["e0", "e1", "e2", "e3", "e4"], ["late"]]
+
+
 async def test_pump_ends_with_overflow(world: World) -> None:
     session = world.session(queue_max=4, clock=FakeMonotonic())
     await overflow_once(world, session)
@@ -641,8 +665,8 @@ async def test_pump_ends_with_overflow(world: World) -> None:
         await world.publish("analysis")
     sent: list[Item] = []
 
-    async def send(item: Item) -> None:
-        sent.append(item)
+    async def send(batch: list[Item]) -> None:
+        sent.extend(batch)
 
     with pytest.raises(Overflow):
         await asyncio.wait_for(pump(session, send, heartbeat_s=10.0, heartbeat=heartbeat), 2.0)

@@ -24,6 +24,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from perpwatch.api.envelope import error
 from perpwatch.api.openapi import AUTH_CONDITIONAL
 from perpwatch.api.responses import errors
+from perpwatch.api.ws_frames import batch_sender
 from perpwatch.push.events import Channel, Item, control_frame
 from perpwatch.push.gate import Credential, Refusal, credential
 from perpwatch.push.service import Push
@@ -122,9 +123,7 @@ async def websocket_push(
         await ws.accept()
         hub.join(session)
 
-        async def send(item: Item) -> None:
-            await raw_send(item.asgi())
-
+        send, session.direct = batch_sender(raw_send)
         sender = asyncio.create_task(
             pump(session, send, heartbeat_s=push.heartbeat_s, heartbeat=_heartbeat),
             name="push:ws-send",
@@ -270,21 +269,24 @@ async def _sse(session: Session, subscription: Subscribe, push: Push) -> AsyncIt
     positions: dict[Channel, int] = dict(subscription.since)
     yield f"retry: 2000\n: perpwatch push, heartbeat every {push.heartbeat_s:g} s\n\n"
     await session.subscribe(subscription)
-    items = outgoing(session, heartbeat_s=push.heartbeat_s, heartbeat=_sse_heartbeat)
+    batches = outgoing(session, heartbeat_s=push.heartbeat_s, heartbeat=_sse_heartbeat)
     try:
-        async for item in items:
-            if item.type == "heartbeat":  # a comment line: no event for the browser
-                yield f"{item.frame}\n\n"
-                continue
-            lines = ""
-            if item.channel is not None:
-                positions[item.channel] = item.seq
-                at = ",".join(
-                    f"{c}:{positions[c]}" for c in subscription.channels if c in positions
-                )
-                lines = f"id: {at}\n"
-            yield f"{lines}event: {item.type}\ndata: {item.frame}\n\n"
+        async for batch in batches:  # one chunk (one write) per batch
+            yield "".join([_sse_lines(item, positions, subscription) for item in batch])
     except Overflow:
         yield 'event: error\ndata: {"type":"error","msg":"client too slow"}\n\n'
     finally:
-        await items.aclose()
+        await batches.aclose()
+
+
+def _sse_lines(item: Item, positions: dict[Channel, int], subscription: Subscribe) -> str:
+    """One item as SSE lines; ``positions`` (each channel's last sequence number sent)
+    moves on with it."""
+    if item.type == "heartbeat":  # a comment line: no event for the browser
+        return f"{item.frame}\n\n"
+    lines = ""
+    if item.channel is not None:
+        positions[item.channel] = item.seq
+        at = ",".join(f"{c}:{positions[c]}" for c in subscription.channels if c in positions)
+        lines = f"id: {at}\n"
+    return f"{lines}event: {item.type}\ndata: {item.frame}\n\n"
