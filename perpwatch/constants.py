@@ -59,6 +59,8 @@ def candles_key(timeframe: str, symbol: str) -> str:
 
 # --- alerts (perpwatch/alerts/) ---------------------------------------------------------
 ALERT_RULES_KEY = "hama:alerts:rules"  # hash: rule id -> rule (JSON, secrets included)
+# counter: raised after every change of the rules (evaluators read the rules again then)
+ALERT_RULES_GENERATION_KEY = "hama:alerts:rules:generation"
 # every key of the outbox shares the hash tag {outbox}, so its Lua scripts run on one
 # node of a Redis Cluster
 ALERT_OUTBOX_PREFIX = "hama:alerts:{outbox}:"

@@ -46,7 +46,9 @@ CHANNELS: tuple[Channel, ...] = ("signals", "funding", "arbitrage")
 READ_BLOCK_S = 1.0
 BATCH = 500
 FOLLOWER_POLL_S = 0.5
-RULES_REUSE_S = 1.0  # rules are read again at most this often (a new rule acts within 1 s)
+# the rules read are reused while their generation stays (see RuleStore.generation), and
+# at most this long (a change made behind perpwatch's back, with redis-cli, acts then)
+RULES_MAX_REUSE_S = 30.0
 
 # the analyses of a symbol in each timeframe: (recommendation, confidence) pairs
 AnalysesOf = Callable[[str], Awaitable[list[tuple[Recommendation, float]]]]
@@ -96,7 +98,7 @@ class Evaluator:
         self._clock = clock
         self._bgs = [Background(f"perpwatch-alerts:{c}") for c in CHANNELS]
         self._stale_bg = Background("perpwatch-alerts:stale")
-        self._rules_memo: tuple[float, list[StoredRule]] | None = None
+        self._rules_memo: tuple[float, int, list[StoredRule]] | None = None
         self._failing: set[str] = set()
         self.queued = 0
 
@@ -122,11 +124,19 @@ class Evaluator:
             self._failing.discard(what)
 
     async def _all_rules(self) -> list[StoredRule]:
+        """The rules, as of no earlier than this call (read again only when they changed)."""
         now = time.monotonic()
-        if self._rules_memo is not None and now - self._rules_memo[0] < RULES_REUSE_S:
-            return self._rules_memo[1]
+        generation = await self._rules.generation()
+        memo = self._rules_memo
+        if (
+            memo is not None
+            and generation is not None
+            and memo[1] == generation
+            and now - memo[0] < RULES_MAX_REUSE_S
+        ):
+            return memo[2]
         rules = await self._rules.all()
-        self._rules_memo = (now, rules)
+        self._rules_memo = None if generation is None else (now, generation, rules)
         return rules
 
     async def enqueue(self, candidates: list[Candidate]) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from perpwatch.alerts.rules import StoredRule
-from perpwatch.constants import ALERT_RULES_KEY
+from perpwatch.constants import ALERT_RULES_GENERATION_KEY, ALERT_RULES_KEY
 from perpwatch.errors import CacheUnavailable
 from perpwatch.redis_client import REDIS_ERRORS, RedisClient
 
@@ -46,6 +46,30 @@ class RuleStore:
         self._rules: dict[str, StoredRule] = {}  # the last read (or, without Redis, all)
         self._down = False
         self._add = client.register_script(_ADD) if client is not None else None
+        self._generation = 0  # without Redis: this process's own count of changes
+
+    async def generation(self) -> int | None:
+        """A number that changes after every change of the rules, by any process (None:
+        not known now). A reader that saw a number and sees it again has the rules of the
+        moment it first saw it, or newer."""
+        if self._client is None:
+            return self._generation
+        try:
+            raw: Any = await self._client.get(ALERT_RULES_GENERATION_KEY)
+        except REDIS_ERRORS:
+            return None
+        return int(raw) if raw is not None else 0
+
+    async def _changed(self) -> None:
+        """Raise the generation, after a change is stored and before it is answered, so
+        that every event published after the answer is evaluated with the change."""
+        self._generation += 1
+        if self._client is None:
+            return
+        try:
+            await self._client.incr(ALERT_RULES_GENERATION_KEY)
+        except REDIS_ERRORS as e:  # stored all the same: read within RULES_MAX_REUSE_S
+            logger.warning("alert rules changed but their generation was not raised: %s", e)
 
     def _outage(self, e: BaseException) -> None:
         if not self._down:
@@ -83,6 +107,7 @@ class RuleStore:
             if len(self._rules) >= self._max:
                 raise TooManyRules
             self._rules[rule.id] = rule
+            await self._changed()
             return
         try:
             added: Any = await self._add(
@@ -93,13 +118,17 @@ class RuleStore:
         if not added:
             raise TooManyRules
         self._rules[rule.id] = rule
+        await self._changed()
 
     async def delete(self, rule_id: str) -> bool:
         if self._client is None:
-            return self._rules.pop(rule_id, None) is not None
-        try:
-            removed: Any = await self._client.hdel(ALERT_RULES_KEY, rule_id)
-        except REDIS_ERRORS as e:
-            raise CacheUnavailable(f"alert rule not deleted: {e}") from e
-        self._rules.pop(rule_id, None)
+            removed: Any = self._rules.pop(rule_id, None) is not None
+        else:
+            try:
+                removed = await self._client.hdel(ALERT_RULES_KEY, rule_id)
+            except REDIS_ERRORS as e:
+                raise CacheUnavailable(f"alert rule not deleted: {e}") from e
+            self._rules.pop(rule_id, None)
+        if removed:
+            await self._changed()
         return bool(removed)
