@@ -165,26 +165,41 @@ class AnalysisService:
         doc = await self.refresh(symbol)
         return Served(doc, False, None, self._age(doc))
 
+    def ready_response(self, symbol: str) -> tuple[str, CacheSource] | None:
+        """:meth:`cached_response` without an await, where it can answer so: a near copy,
+        or a hit while memory is the store. None: ask :meth:`cached_response`."""
+        near = self._near.get(symbol) if self.near_cache_s > 0 else None
+        if near is not None and near[0] > self._monotonic():
+            text, source = near[1], near[2]
+        elif self._cache.reads_memory:
+            hit = self._cache.memory_get(self._key(symbol))
+            if hit is None:
+                return None
+            text, source = hit.value, hit.source
+        else:
+            return None
+        self._count_hit(source)
+        return self._served_text(symbol, text, source), source
+
     async def cached_response(
         self, symbol: str, *, count_miss: bool = True
     ) -> tuple[str, CacheSource] | None:
         """A cache hit as the JSON of the response's ``data``, built without decoding the
         stored document: the served fields are appended to it as text. ``None`` on a miss
         (counted unless ``count_miss`` is false: the caller will look again)."""
-        near = self._near.get(symbol) if self.near_cache_s > 0 else None
-        if near is not None and near[0] > self._monotonic():
-            text, source = near[1], near[2]
-        else:
-            hit = await self._cache.get(self._key(symbol))
-            if hit is None:
-                if count_miss:
-                    self._count_miss()
-                return None
-            text, source = hit.value, hit.source
-            if self.near_cache_s > 0 and source == "redis":
-                if len(self._near) >= NEAR_CACHE_MAX and symbol not in self._near:
-                    self._near.clear()
-                self._near[symbol] = (self._monotonic() + self.near_cache_s, text, source)
+        ready = self.ready_response(symbol)
+        if ready is not None:
+            return ready
+        hit = await self._cache.get(self._key(symbol))
+        if hit is None:
+            if count_miss:
+                self._count_miss()
+            return None
+        text, source = hit.value, hit.source
+        if self.near_cache_s > 0 and source == "redis":
+            if len(self._near) >= NEAR_CACHE_MAX and symbol not in self._near:
+                self._near.clear()
+            self._near[symbol] = (self._monotonic() + self.near_cache_s, text, source)
         self._count_hit(source)
         return self._served_text(symbol, text, source), source
 

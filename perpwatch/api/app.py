@@ -61,22 +61,22 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(alerts.router)
     # the last added runs first: CORS (answers preflights), then the body limit
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
-    # plain cache hits are answered in front of all of it, before FastAPI runs (see the module)
-    # and so is the push WebSocket (/ws), whose fan-out sends straight to the server; the
-    # HTTP metrics are outermost, so they count the hits too
+    # plain cache hits are answered in front of all of it, before FastAPI runs (see the
+    # module), and count themselves in the HTTP metrics; then come the metrics, which count
+    # every other request, and the push WebSocket (/ws), whose fan-out sends straight to
+    # the server
     http_stats = HttpStats()
     app.state.http_stats = http_stats
-    front = PushSocket(
-        HitFastPath(
-            app.framework,
-            runtime=lambda: app.state.runtime,
-            max_body_bytes=settings.max_body_bytes,
-            cors=bool(settings.cors_origins),
-        ),
-        runtime=lambda: app.state.runtime,
-        key_digest=security.key_digest,
+    push_socket = PushSocket(
+        app.framework, runtime=lambda: app.state.runtime, key_digest=security.key_digest
     )
-    app.front = HttpMetrics(front, stats=http_stats, fixed=frozenset({HIT_PATH}))
+    app.front = HitFastPath(
+        HttpMetrics(push_socket, stats=http_stats, fixed=frozenset({HIT_PATH})),
+        runtime=lambda: app.state.runtime,
+        max_body_bytes=settings.max_body_bytes,
+        stats=http_stats,
+        cors=bool(settings.cors_origins),
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

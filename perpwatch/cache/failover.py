@@ -123,6 +123,16 @@ class FailoverCache:
                 self._redis_down(e)
         return await op(self._memory), "memory"
 
+    @property
+    def reads_memory(self) -> bool:
+        """Reads are answered from memory now (Redis disabled or down)."""
+        return not self._on_redis
+
+    def memory_get(self, key: str) -> CacheHit | None:
+        """:meth:`get` without an await, for when :attr:`reads_memory`."""
+        value = self._memory.get_now(key)
+        return None if value is None else CacheHit(value, "memory")
+
     async def get(self, key: str) -> CacheHit | None:
         value, source = await self._read(lambda c: c.get(key))
         return None if value is None else CacheHit(value, source)

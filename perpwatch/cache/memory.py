@@ -73,6 +73,10 @@ class MemoryCache:
     async def get(self, key: str) -> str | None:
         return self._live(key, self._clock())
 
+    def get_now(self, key: str) -> str | None:
+        """Synchronous :meth:`get`."""
+        return self._live(key, self._clock())
+
     async def mget(self, keys: Sequence[str]) -> list[str | None]:
         now = self._clock()
         return [self._live(k, now) for k in keys]

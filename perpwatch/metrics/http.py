@@ -1,7 +1,8 @@
 """HTTP request metrics of the API process, kept in plain Python and read at scrape time.
 
-:class:`HttpMetrics` is the outermost ASGI layer, so it sees every HTTP request: the ones
-the hit fast path answers before FastAPI runs as well as the routed ones. Per request it
+:class:`HttpMetrics` wraps the app behind the hit fast path, so it sees every HTTP request
+but the plain cache hits, which the fast path answers and counts itself
+(:meth:`HttpStats.observe`, with the same labels). Per request it
 costs two clock reads, a wrapped ``send`` and two dict updates (no lock, no file): the
 hit path's throughput is a benchmarked target. The label values are bounded: the route
 *template* the router matched (``/api/gainer-analysis/series/{symbol}``), ``other`` for a

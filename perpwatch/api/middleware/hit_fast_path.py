@@ -4,8 +4,10 @@ A hit is the stored analysis with the served fields joined on (see
 :meth:`~perpwatch.analysis.service.AnalysisService.cached_response`), so the framework's
 routing, dependency injection, validation and response model are pure cost there, and so
 is its own entry (its telemetry check, its middleware stack). This pure ASGI layer is the
-app's ``front`` (:class:`~perpwatch.api.openapi.PerpwatchAPI`): it sees a request first
-and answers exactly the requests that are plain hits:
+app's ``front`` (:class:`~perpwatch.api.openapi.PerpwatchAPI`), outermost: it sees a
+request first, answers exactly the requests that are plain hits and counts them in the
+HTTP metrics itself (a hit from the near cache or from memory is answered without an
+await before its reply):
 
 * a JSON content type and a body of at most ``max_body_bytes`` (read here, in full);
 * an object with ``symbol`` (a string that :func:`normalize_symbol` accepts) and at
@@ -21,6 +23,7 @@ auth and rate limits). The bytes a hit gets are the ones the route would give.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from perpwatch.api.deps import is_json_media_type
 from perpwatch.api.envelope import envelope_bytes
 from perpwatch.errors import InvalidInput
+from perpwatch.metrics.http import HttpStats
 from perpwatch.symbols import normalize_symbol
 
 if TYPE_CHECKING:
@@ -66,17 +70,20 @@ class HitFastPath:
         *,
         runtime: Callable[[], Runtime],
         max_body_bytes: int,
+        stats: HttpStats,
         cors: bool = False,
     ) -> None:
         self.app = app
         self.runtime = runtime
         self.max_body_bytes = max_body_bytes
+        self.stats = stats  # a hit is counted here; what is passed on, by the app's metrics
         self.cors = cors
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
         content_type = None
         for name, value in scope["headers"]:
             if name == b"content-type":
@@ -104,7 +111,9 @@ class HitFastPath:
             symbol, timeframe = asked
             try:  # an unconfigured timeframe raises: the route answers its 400
                 service = self.runtime().service_for(timeframe)
-                hit = await service.cached_response(symbol, count_miss=False)
+                hit = service.ready_response(symbol) or await service.cached_response(
+                    symbol, count_miss=False
+                )
             except Exception:  # not started, or a surprise: the normal route answers it
                 hit = None
         if hit is None:
@@ -117,6 +126,7 @@ class HitFastPath:
             (b"content-type", b"application/json"),
         ]})  # fmt: skip
         await send({"type": "http.response.body", "body": payload})
+        self.stats.observe(PATH, "POST", 200, time.perf_counter() - started)
 
 
 def _replay(messages: list[Message], receive: Receive) -> Receive:
