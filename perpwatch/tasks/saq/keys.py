@@ -32,6 +32,8 @@ DEDUP_GRACE_S = 86400.0
 CLAIM_WAIT_S = 2.0  # how long a claimed-but-not-yet-enqueued task may take to appear
 
 # {id, 1}: ``id`` owns the key (ours if we just claimed it) and its job exists;
+# {id, 1, job}: another task owns it, and ``job`` is its live SAQ job as stored (so a
+# deduplicated submit costs one round trip);
 # {id, 0}: ``id`` owns it but has no job yet (its submitter is between claim and enqueue).
 _CLAIM = """
 local cur = redis.call('GET', KEYS[1])
@@ -40,7 +42,7 @@ if cur then
   if not raw then return {cur, 0} end
   local ok, job = pcall(cjson.decode, raw)
   local st = (ok and type(job) == 'table' and job['status']) or 'new'
-  if st == 'new' or st == 'queued' or st == 'active' then return {cur, 1} end
+  if st == 'new' or st == 'queued' or st == 'active' then return {cur, 1, raw} end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return {ARGV[1], 1}
@@ -79,12 +81,13 @@ class DedupClaims:
         deadline = loop.time() + CLAIM_WAIT_S
         while True:
             async with edge("submit"):
-                owner_raw, visible = await self._claim(
-                    keys=[key], args=[task_id, ttl_ms, self._job_prefix]
-                )
-                owner = text(owner_raw)
+                answer = await self._claim(keys=[key], args=[task_id, ttl_ms, self._job_prefix])
+                owner, visible = text(answer[0]), answer[1]
                 if owner == task_id:
                     return None
+                live = self._queue.deserialize(answer[2]) if len(answer) > 2 else None
+                if live is not None and live.status in ACTIVE_JOB_STATUSES:
+                    return live
                 job = await self._queue.job(owner)
                 stale = job is None and not visible and loop.time() >= deadline
                 # a stale claim: its submitter died between claim and enqueue; take over
