@@ -163,8 +163,9 @@ class HamaScheduler:
         self.next_close_ms: int | None = None  # the close the run at next_run_at refreshes
         self.last_close_ms: int | None = None
         self.last_signal_lag: SignalLag | None = None
-        self._align_first = False
-        self._adopting = False
+        # started as a newly elected leader: carries on from the shared state, and with
+        # none to follow puts its first cycle on the rivals' grid
+        self._elected = False
         self._stop_requested = False
         self._published_at = 0.0
         self._publishing: set[asyncio.Task[None]] = set()
@@ -213,14 +214,13 @@ class HamaScheduler:
     ) -> None:
         """Start (or restart with new settings); the first run begins at once, in the background.
 
-        ``aligned`` (a newly elected leader): with no shared timetable to follow, the
-        first cycle starts on a coarse grid, so that two rivals would claim the same one."""
+        ``aligned`` (a newly elected leader): it carries on from the shared state, and
+        with no shared timetable to follow, the first cycle starts on a coarse grid, so
+        that two rivals would claim the same one. A restart asked through the API starts
+        afresh (a cycle it left goes on in the workers)."""
         await self.stop()
         self._stop_requested = False
-        self._align_first = aligned
-        # only a newly elected leader carries on from the shared state; a restart asked
-        # through the API starts afresh (a cycle it left goes on in the workers)
-        self._adopting = aligned
+        self._elected = aligned
         if symbols is not None:
             self._explicit = list(symbols)
             self.symbols = list(symbols)
@@ -287,7 +287,7 @@ class HamaScheduler:
 
     async def _loop(self) -> None:
         await self._ensure_symbols()
-        if self._coord is not None and self._adopting:
+        if self._coord is not None and self._elected:
             await self._adopt(self._coord)
         while not self._stop_requested:
             now = self._clock()
@@ -348,7 +348,7 @@ class HamaScheduler:
         planned = self.next_run_at
         if planned is not None and now - planned <= self.effective_interval_s:
             return planned
-        if self._align_first or planned is not None:
+        if self._elected or planned is not None:
             return (now // FIRST_START_GRID_S) * FIRST_START_GRID_S
         return now
 
