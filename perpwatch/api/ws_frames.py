@@ -15,7 +15,6 @@ changed shape falls back to ASGI (see :func:`batch_sender`).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,8 +22,6 @@ from starlette.types import Send
 from websockets.protocol import State
 
 from perpwatch.push.events import Item
-
-logger = logging.getLogger(__name__)
 
 BatchSend = Callable[[list[Item]], Awaitable[None]]
 
@@ -77,9 +74,6 @@ def batch_sender(send: Send) -> tuple[BatchSend, bool]:
             or transport.is_closing()
         ):
             raise SocketGone("the WebSocket is closed")
-        if len(items) == 1:
-            transport.write(items[0].ws_frame())
-        else:
-            transport.write(b"".join([item.ws_frame() for item in items]))
+        transport.write(b"".join([item.ws_frame() for item in items]))
 
     return direct, True
