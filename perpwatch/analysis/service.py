@@ -167,7 +167,7 @@ class AnalysisService:
 
     def ready_response(self, symbol: str) -> tuple[str, CacheSource] | None:
         """:meth:`cached_response` without an await, where it can answer so: a near copy,
-        or a hit while memory is the store. None: ask :meth:`cached_response`."""
+        or a hit while memory is the store. None: ask :meth:`read_response`."""
         near = self._near.get(symbol) if self.near_cache_s > 0 else None
         if near is not None and near[0] > self._monotonic():
             text, source = near[1], near[2]
@@ -187,9 +187,15 @@ class AnalysisService:
         """A cache hit as the JSON of the response's ``data``, built without decoding the
         stored document: the served fields are appended to it as text. ``None`` on a miss
         (counted unless ``count_miss`` is false: the caller will look again)."""
-        ready = self.ready_response(symbol)
-        if ready is not None:
-            return ready
+        return self.ready_response(symbol) or await self.read_response(
+            symbol, count_miss=count_miss
+        )
+
+    async def read_response(
+        self, symbol: str, *, count_miss: bool = True
+    ) -> tuple[str, CacheSource] | None:
+        """The rest of :meth:`cached_response` after :meth:`ready_response` found nothing:
+        a read of the cache (kept in the near cache when it came from Redis)."""
         hit = await self._cache.get(self._key(symbol))
         if hit is None:
             if count_miss:

@@ -111,7 +111,7 @@ class HitFastPath:
             symbol, timeframe = asked
             try:  # an unconfigured timeframe raises: the route answers its 400
                 service = self.runtime().service_for(timeframe)
-                hit = service.ready_response(symbol) or await service.cached_response(
+                hit = service.ready_response(symbol) or await service.read_response(
                     symbol, count_miss=False
                 )
             except Exception:  # not started, or a surprise: the normal route answers it
@@ -121,12 +121,16 @@ class HitFastPath:
             return
         data, source = hit
         payload = envelope_bytes(data, f"success (cached from {source})")
-        await send({"type": "http.response.start", "status": 200, "headers": [
-            (b"content-length", str(len(payload)).encode()),
-            (b"content-type", b"application/json"),
-        ]})  # fmt: skip
-        await send({"type": "http.response.body", "body": payload})
-        self.stats.observe(PATH, "POST", 200, time.perf_counter() - started)
+        status = 0  # counted as the app's metrics count a request, however it ends
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": [
+                (b"content-length", str(len(payload)).encode()),
+                (b"content-type", b"application/json"),
+            ]})  # fmt: skip
+            status = 200
+            await send({"type": "http.response.body", "body": payload})
+        finally:
+            self.stats.observe(PATH, "POST", status, time.perf_counter() - started)
 
 
 def _replay(messages: list[Message], receive: Receive) -> Receive:
