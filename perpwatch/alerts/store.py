@@ -63,8 +63,8 @@ class RuleStore:
     async def _changed(self) -> None:
         """Raise the generation, after a change is stored and before it is answered, so
         that every event published after the answer is evaluated with the change."""
-        self._generation += 1
         if self._client is None:
+            self._generation += 1
             return
         try:
             await self._client.incr(ALERT_RULES_GENERATION_KEY)
