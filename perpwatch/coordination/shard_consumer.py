@@ -120,16 +120,14 @@ class ShardConsumer:
                 if job is None:
                     block_ms = min(BLOCK_MS, self._reclaim_ms // 2)
                     job = await self._queue.take(self.consumer_id, block_ms=block_ms)
-            except CacheUnavailable as e:
+            except Exception as e:  # any, or this worker takes no shard again
+                # (beside CacheUnavailable, seen: redis-py's cluster client writing to a
+                # transport the server had closed raised RuntimeError, not a redis error)
                 self._free.release()
-                logger.debug("taking a shard failed: %s", e)
-                await asyncio.sleep(RETRY_AFTER_ERROR_S)
-                continue
-            except Exception:  # must survive surprises, or this worker takes no shard again
-                # (seen: redis-py's cluster client writing to a transport the server had
-                # closed raised RuntimeError, not a redis error)
-                self._free.release()
-                logger.warning("taking a shard failed unexpectedly; retrying", exc_info=True)
+                if isinstance(e, CacheUnavailable):
+                    logger.debug("taking a shard failed: %s", e)
+                else:
+                    logger.warning("taking a shard failed unexpectedly; retrying", exc_info=True)
                 await asyncio.sleep(RETRY_AFTER_ERROR_S)
                 continue
             except BaseException:
