@@ -21,7 +21,9 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from tests.api.conftest import API, AppFactory
+from perpwatch.api.app import create_app
+from tests.api.conftest import API, AppFactory, sim_settings
+from tests.support.http_server import serve_app
 from tests.support.raw_ws import RawWebSocket
 from tests.support.redis_server import RedisServer
 
@@ -616,10 +618,6 @@ def test_frames_written_directly_or_through_asgi_arrive_alike(deflate: bool) -> 
     """As ``perpwatch serve`` runs uvicorn (no compression), a batch of frames is written to
     the socket at once; when a server has compression on and the client asks for it, the
     frames go through ASGI, compressed. The client reads the same messages either way."""
-    from perpwatch.api.app import create_app
-    from tests.api.conftest import sim_settings
-    from tests.support.http_server import serve_app
-
     app = create_app(sim_settings(REDIS_ENABLED=False))
     with (
         serve_app(app, ws_per_message_deflate=deflate) as url,
