@@ -30,11 +30,15 @@ RedisClient: TypeAlias = "aioredis.Redis | RedisCluster"
 # Everything a Redis round trip can raise that means "Redis did not answer properly".
 # redis-py's cluster errors are not all RedisErrors: a cluster client that finds no node to
 # ask ("cannot be connected"), or no master for a slot, raises RedisClusterException.
+# And on uvloop (what uvicorn runs), a write to a connection whose transport has closed
+# under it (its node died) raises RuntimeError ("unable to perform operation on
+# <TCPTransport closed=True>"), not an OSError.
 REDIS_ERRORS: tuple[type[BaseException], ...] = (
     RedisError,
     RedisClusterException,
     OSError,
     asyncio.TimeoutError,
+    RuntimeError,
 )
 
 

@@ -120,9 +120,8 @@ class ShardConsumer:
                 if job is None:
                     block_ms = min(BLOCK_MS, self._reclaim_ms // 2)
                     job = await self._queue.take(self.consumer_id, block_ms=block_ms)
-            except Exception as e:  # any, or this worker takes no shard again
-                # (beside CacheUnavailable, seen: redis-py's cluster client writing to a
-                # transport the server had closed raised RuntimeError, not a redis error)
+            except Exception as e:  # any, or this worker takes no shard again (Redis's
+                # errors come as CacheUnavailable; a surprise must not end the loop either)
                 self._free.release()
                 if isinstance(e, CacheUnavailable):
                     logger.debug("taking a shard failed: %s", e)

@@ -109,8 +109,8 @@ async def test_a_killed_workers_shard_is_redone_without_writing_a_symbol_twice(
 
 
 class BrokenOnce(ShardQueue):
-    """A real queue whose first reclaim fails as redis-py's cluster client once did on a
-    transport the server had closed: a RuntimeError, not a redis error."""
+    """A real queue whose first reclaim fails with an error that is not a Redis error (a
+    RuntimeError, as uvloop's closed transport raised before REDIS_ERRORS knew it)."""
 
     failed = False
 
